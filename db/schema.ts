@@ -1,0 +1,92 @@
+// Postgres tables: chat sessions and their messages (the system of record).
+import { sql } from "drizzle-orm";
+import {
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  real,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+export const sessionStatuses = ["active", "idle", "resolved", "ended", "expired"] as const;
+export type SessionStatus = (typeof sessionStatuses)[number];
+
+export const messageDirections = ["incoming", "outgoing", "system"] as const;
+export type MessageDirection = (typeof messageDirections)[number];
+
+// Millisecond precision so a JS Date round-trips exactly (keyset cursors compare timestamps).
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date", precision: 3 });
+
+export const chatSessions = pgTable(
+  "chat_sessions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: text("user_id").notNull(),
+    agentType: text("agent_type").notNull(),
+    title: text("title"),
+    status: text("status", { enum: sessionStatuses }).notNull().default("active"),
+    messageCount: integer("message_count").notNull().default(0),
+    lastSeq: integer("last_seq").notNull().default(0),
+    lastActivityAt: ts("last_activity_at").notNull().defaultNow(),
+    expiresAt: ts("expires_at").notNull(),
+    resolvedAt: ts("resolved_at"),
+    resolutionNotes: text("resolution_notes"),
+    endedAt: ts("ended_at"),
+    endedReason: text("ended_reason"),
+    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    context: jsonb("context").$type<Record<string, unknown>>().notNull().default({}),
+    state: jsonb("state").$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    updatedAt: ts("updated_at").notNull().defaultNow(),
+  },
+  (t) => [
+    // sessions.list (by status, newest activity first, keyset on (last_activity_at, id)).
+    index("chat_sessions_user_activity_idx").on(t.userId, t.status, t.lastActivityAt.desc(), t.id.desc()),
+    // the open-sessions-per-agent limit.
+    index("chat_sessions_user_agent_idx").on(t.userId, t.agentType, t.status, t.createdAt),
+    // the cron sweep (idle and expiry) only looks at open sessions.
+    index("chat_sessions_sweep_idx")
+      .on(t.status, t.expiresAt)
+      .where(sql`${t.status} in ('active', 'idle', 'resolved')`),
+  ],
+);
+
+export const chatMessages = pgTable(
+  "chat_messages",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => chatSessions.id, { onDelete: "cascade" }),
+    userId: text("user_id").notNull(),
+    seq: integer("seq").notNull(),
+    clientId: text("client_id"),
+    direction: text("direction", { enum: messageDirections }).notNull(),
+    content: text("content").notNull(),
+    messageType: text("message_type").notNull().default("text"),
+    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    intent: text("intent"),
+    entities: jsonb("entities").$type<unknown[]>(),
+    sentiment: real("sentiment"),
+    confidence: real("confidence"),
+    agentInfo: jsonb("agent_info").$type<Record<string, unknown>>(),
+    processingMs: integer("processing_ms"),
+    errorInfo: jsonb("error_info").$type<Record<string, unknown>>(),
+    parentId: uuid("parent_id"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [
+    // Keyset paging and the single-writer guarantee: one row per (session, seq).
+    uniqueIndex("chat_messages_session_seq_idx").on(t.sessionId, t.seq),
+    // Idempotency key; NULLs never collide.
+    uniqueIndex("chat_messages_session_client_idx").on(t.sessionId, t.clientId),
+    index("chat_messages_content_fts_idx").using("gin", sql`to_tsvector('simple', ${t.content})`),
+  ],
+);
+
+export type ChatSessionRow = typeof chatSessions.$inferSelect;
+export type ChatMessageRow = typeof chatMessages.$inferSelect;

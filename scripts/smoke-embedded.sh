@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Smoke test of the two-command promise: `npm start` with no DATABASE_URL (embedded PGlite) serves a
+# healthy Worker that stores and returns a message. Uses a throwaway data folder and port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port=$((20000 + RANDOM % 10000))
+data=$(mktemp -d)
+log=$(mktemp)
+env -u DATABASE_URL PORT=$port EDGE_CHAT_DATA_DIR="$data" setsid npm start >"$log" 2>&1 &
+pid=$!
+stop() { kill -TERM -- -"$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
+trap stop EXIT
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 120); do
+  curl -fs "$base/health" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+curl -fsS "$base/health" || { echo "embedded start never became healthy"; cat "$log"; exit 1; }
+echo
+token=$(node scripts/token.mjs smoke-user)
+auth=(-H "authorization: Bearer $token" -H "content-type: application/json")
+session=$(curl -fsS -X POST "$base/api/sessions" "${auth[@]}" -d '{"title":"smoke"}')
+id=$(node -pe 'JSON.parse(process.argv[1]).id' "$session")
+curl -fsS -X POST "$base/api/sessions/$id/messages" "${auth[@]}" -d '{"content":"hello","clientId":"smoke-1"}' >/dev/null
+history=$(curl -fsS "$base/api/sessions/$id/history" "${auth[@]}")
+node -e 'const h = JSON.parse(process.argv[1]); if (h.messages.length !== 1 || h.messages[0].content !== "hello") { console.error("unexpected history", h); process.exit(1); }' "$history"
+echo "smoke: embedded database OK"

@@ -1,0 +1,52 @@
+// Runtime configuration: the Worker's vars and secrets, parsed once per isolate with zod.
+import { z } from "zod";
+
+const intVar = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const configSchema = z.object({
+  DATABASE_URL: z.string().min(1, "DATABASE_URL is not set"),
+  /** Local development only: the WebSocket→TCP proxy the Neon driver dials (see scripts/pg-proxy.mjs). */
+  DB_WS_PROXY: z.string().optional(),
+  JWT_SECRET: z.string().optional(),
+  JWT_JWKS_URL: z.url().optional(),
+  AGENT_TYPES: z
+    .string()
+    .default("primary,log_analysis,research,router")
+    .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean)),
+  DEFAULT_AGENT_TYPE: z.string().default("primary"),
+  MAX_OPEN_SESSIONS_PER_AGENT: intVar(5),
+  SESSION_IDLE_MINUTES: z.coerce.number().positive().default(30),
+  GUEST_SESSION_TTL_HOURS: intVar(24),
+  USER_SESSION_TTL_HOURS: intVar(168),
+  MAX_CONTENT_BYTES: intVar(8192),
+  MESSAGE_RATE_PER_MINUTE: intVar(60),
+  MESSAGE_BURST: intVar(10),
+  HTTP_RATE_LIMIT: intVar(300),
+  HTTP_RATE_WINDOW_SECONDS: intVar(900),
+  SESSION_CREATE_LIMIT: intVar(3),
+  SESSION_CREATE_WINDOW_SECONDS: intVar(300),
+  REPLAY_LIMIT: intVar(1000),
+  OUTBOX_MAX_BACKOFF_SECONDS: z.coerce.number().positive().default(30),
+  VERSION: z.string().default("0.1.0"),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const cache = new WeakMap<object, Config>();
+
+/** Parses the environment once per isolate; a misconfiguration names the offending variable. */
+export function getConfig(env: Env): Config {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new ConfigError(`invalid configuration: ${issues}`);
+  }
+  cache.set(env, parsed.data);
+  return parsed.data;
+}

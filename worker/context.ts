@@ -1,0 +1,41 @@
+// The tRPC context: config, the caller (from the bearer token), and the request's database.
+import { AuthError, bearerToken, verifyToken, type User } from "./auth";
+import { getConfig, type Config } from "./config";
+import type { Db } from "./db";
+
+export type Context = {
+  env: Env;
+  config: Config;
+  user: User | null;
+  /** Why the presented token was refused, for the UNAUTHORIZED message. */
+  authError: string | null;
+  db: Db;
+};
+
+/** Builds a context from parts; tests and other entry points call this directly. */
+export function createContextInner(opts: { env: Env; db: Db; user: User | null; authError?: string | null }): Context {
+  return { env: opts.env, config: getConfig(opts.env), user: opts.user, authError: opts.authError ?? null, db: opts.db };
+}
+
+/** Resolves the caller from an Authorization header: a user, or the reason the token was refused. */
+export async function authenticate(header: string | null | undefined, config: Config) {
+  const token = bearerToken(header);
+  if (!token) {
+    return { user: null, authError: header ? "Authorization header must be 'Bearer <token>'" : null };
+  }
+  try {
+    return { user: await verifyToken(token, config), authError: null };
+  } catch (err) {
+    if (err instanceof AuthError) return { user: null, authError: err.message };
+    throw err;
+  }
+}
+
+/** Per-request context; `db` is the request's lazily opened database (see the Hono middleware). */
+export async function createContext(opts: { env: Env; authorization: string | null | undefined; db: () => Db }): Promise<Context> {
+  const config = getConfig(opts.env);
+  const { user, authError } = await authenticate(opts.authorization, config);
+  const ctx = { env: opts.env, config, user, authError } as Omit<Context, "db">;
+  // Opening the database is deferred to the first query, so requests that never query pay nothing.
+  return Object.defineProperty(ctx, "db", { enumerable: true, get: opts.db }) as Context;
+}

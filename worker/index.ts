@@ -1,0 +1,164 @@
+// The Worker: Hono app serving tRPC at /trpc, the same procedures as REST at /api, health, OpenAPI, cron.
+import { trpcServer } from "@hono/trpc-server";
+import { sql } from "drizzle-orm";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
+import { z } from "zod";
+import { generateOpenApiDocument } from "trpc-to-openapi";
+import { sweepSessions } from "../db/queries/sessions";
+import { ConfigError, getConfig } from "./config";
+import { createContext } from "./context";
+import { openDb, type Db, type DbHandle } from "./db";
+import { appRouter } from "./routers";
+import { authenticate } from "./context";
+import { retryAfterHeader } from "./errors";
+import { takeToken } from "./rate-limiter";
+import { toSession } from "./schemas";
+import { notifySession, sessionStub } from "./session";
+import { mountRest } from "./rest";
+
+type AppEnv = { Bindings: Env; Variables: { db: () => Db } };
+
+const app = new Hono<AppEnv>();
+
+// One database pool per request, opened on first use and ended once the response is produced.
+app.use("*", async (c, next) => {
+  let handle: DbHandle | undefined;
+  c.set("db", () => (handle ??= openDb(getConfig(c.env))).db);
+  try {
+    await next();
+  } finally {
+    if (handle) c.executionCtx.waitUntil(handle.close());
+  }
+});
+
+// Bodies are small JSON documents; anything far larger is refused before it is parsed.
+const limitBody = bodyLimit({
+  maxSize: 256 * 1024,
+  onError: () => {
+    throw new HTTPException(413, { message: "request body is larger than 256 KiB" });
+  },
+});
+
+// Per-client-IP request budget over the HTTP API (and socket upgrades), shared by all instances.
+const limitIp = createMiddleware<AppEnv>(async (c, next) => {
+  const config = getConfig(c.env);
+  const ip = c.req.header("cf-connecting-ip") ?? c.req.header("x-real-ip") ?? "local";
+  const retryAfterMs = await takeToken(c.env, `ip:${ip}`, config.HTTP_RATE_LIMIT, config.HTTP_RATE_WINDOW_SECONDS * 1000);
+  if (retryAfterMs !== null) {
+    c.header("retry-after", String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+    return c.json({ code: "TOO_MANY_REQUESTS", message: "too many requests from this address; slow down" }, 429);
+  }
+  await next();
+});
+
+const contextFor = (c: { env: Env; req: { header(name: string): string | undefined }; get(key: "db"): () => Db }) =>
+  createContext({ env: c.env, authorization: c.req.header("authorization"), db: c.get("db") });
+
+app.get("/health", async (c) => {
+  const config = getConfig(c.env);
+  const started = performance.now();
+  let ok = false;
+  try {
+    await Promise.race([
+      c.get("db")().execute(sql`select 1`),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 3_000)),
+    ]);
+    ok = true;
+  } catch (err) {
+    console.error("health: database check failed", err);
+  }
+  const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+  return c.json({ status: ok ? "ok" : "degraded", db: { ok, latencyMs }, version: config.VERSION }, ok ? 200 : 503);
+});
+
+let openApiDocument: ReturnType<typeof generateOpenApiDocument> | undefined;
+app.get("/openapi.json", (c) => {
+  openApiDocument ??= generateOpenApiDocument(appRouter, {
+    title: "Edge chat API",
+    version: getConfig(c.env).VERSION,
+    baseUrl: `${new URL(c.req.url).origin}/api`,
+    securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+  });
+  return c.json(openApiDocument);
+});
+
+// The session socket. Browsers cannot set headers on a WebSocket, so the token comes as ?token= or
+// as a `bearer.<jwt>` entry in Sec-WebSocket-Protocol (offer "edge-chat" too; it is the one echoed).
+app.get("/api/sessions/:sessionId/ws", limitIp, async (c) => {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    return c.json({ code: "UPGRADE_REQUIRED", message: "this endpoint speaks WebSocket only" }, 426);
+  }
+  const sessionId = c.req.param("sessionId");
+  if (!z.uuid().safeParse(sessionId).success) {
+    return c.json({ code: "BAD_REQUEST", message: "sessionId must be a UUID" }, 400);
+  }
+  const protocols = (c.req.header("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+  const token = c.req.query("token") ?? protocols.find((p) => p.startsWith("bearer."))?.slice("bearer.".length);
+  const { user, authError } = await authenticate(token ? `Bearer ${token}` : null, getConfig(c.env));
+  if (!user) return c.json({ code: "UNAUTHORIZED", message: authError ?? "missing token (?token= or Sec-WebSocket-Protocol bearer.<jwt>)" }, 401);
+  // The object checks ownership (owner or admin) and refuses with 404 before upgrading.
+  const headers = new Headers(c.req.raw.headers);
+  headers.set("x-session-id", sessionId);
+  headers.set("x-user-id", user.id);
+  headers.set("x-user-role", user.role);
+  headers.delete("x-accept-protocol");
+  if (protocols.includes("edge-chat")) headers.set("x-accept-protocol", "edge-chat");
+  return sessionStub(c.env, sessionId).fetch(new Request(c.req.raw.url, { headers }));
+});
+
+app.use(
+  "/trpc/*",
+  limitIp,
+  limitBody,
+  trpcServer({
+    router: appRouter,
+    endpoint: "/trpc",
+    createContext: (_opts, c) => contextFor(c),
+    responseMeta: ({ errors }) => {
+      const retryAfter = errors.map(retryAfterHeader).find((v) => v !== null);
+      return retryAfter ? { headers: new Headers({ "retry-after": retryAfter }) } : {};
+    },
+    onError: ({ error, path }) => {
+      if (error.code === "INTERNAL_SERVER_ERROR") console.error(`trpc ${path}:`, error.cause ?? error);
+    },
+  }),
+);
+
+app.use("/api/*", limitIp, limitBody);
+mountRest(app, contextFor);
+
+app.notFound((c) => c.json({ code: "NOT_FOUND", message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+
+app.onError((err, c) => {
+  if (err instanceof HTTPException) {
+    return c.json({ code: err.status === 413 ? "PAYLOAD_TOO_LARGE" : "HTTP_ERROR", message: err.message }, err.status);
+  }
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    return c.json({ code: "INTERNAL_SERVER_ERROR", message: "server is misconfigured" }, 500);
+  }
+  console.error("unhandled", err);
+  return c.json({ code: "INTERNAL_SERVER_ERROR", message: "internal error" }, 500);
+});
+
+async function scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext) {
+  const config = getConfig(env);
+  const handle = openDb(config);
+  try {
+    const { expired, idled } = await sweepSessions(handle.db, config.SESSION_IDLE_MINUTES);
+    if (expired.length + idled.length > 0) console.log(`sweep: ${expired.length} expired, ${idled.length} idle`);
+    // Their objects push the change to open sockets (and close them on expiry).
+    await Promise.all([...expired, ...idled].map((row) => notifySession(env, toSession(row))));
+  } finally {
+    ctx.waitUntil(handle.close());
+  }
+}
+
+export { ChatSession } from "./session/chat-session";
+export { RateLimiter } from "./rate-limiter";
+export type { AppRouter } from "./routers";
+
+export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;

@@ -1,0 +1,54 @@
+// The session WebSocket protocol: every frame, both directions, as zod discriminated unions on `type`.
+// Imported by the Durable Object and by client/ so both sides agree on the wire format.
+import { z } from "zod";
+
+const noNul = (s: string) => !s.includes("\u0000");
+
+export const clientFrameSchema = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("send"),
+    clientId: z.string().min(1).max(128).refine(noNul, "clientId must not contain NUL"),
+    content: z.string().refine((s) => s.trim().length > 0, "content must not be empty").refine(noNul, "content must not contain NUL"),
+    messageType: z.string().min(1).max(32).refine(noNul).optional(),
+    metadata: z
+      .record(z.string(), z.unknown())
+      .refine((m) => JSON.stringify(m).length <= 8_192, "metadata must serialise to at most 8 KiB of JSON")
+      .refine((m) => !JSON.stringify(m).includes("\\u0000"), "metadata must not contain NUL")
+      .optional(),
+  }),
+  z.object({ type: z.literal("typing"), isTyping: z.boolean() }),
+  z.object({ type: z.literal("read"), seq: z.number().int().min(0) }),
+  z.object({ type: z.literal("ping") }),
+]);
+export type ClientFrame = z.infer<typeof clientFrameSchema>;
+
+/** The exact ping text the runtime answers without waking a hibernated session. */
+export const PING_FRAME = '{"type":"ping"}';
+export const PONG_FRAME = '{"type":"pong"}';
+
+export type ErrorCode =
+  | "BAD_FRAME"
+  | "PAYLOAD_TOO_LARGE"
+  | "RATE_LIMITED"
+  | "SESSION_CLOSED"
+  | "FORBIDDEN"
+  | "INTERNAL";
+
+/** Server → client frames. `Message` and `Session` are the API's JSON shapes (see worker/schemas.ts). */
+export type ServerFrame<Message = unknown, Session = unknown> =
+  | { type: "ready"; sessionId: string; lastSeq: number }
+  | { type: "ack"; clientId: string; seq: number; id: string; createdAt: string; duplicate: boolean }
+  | { type: "message"; message: Message }
+  | { type: "typing"; userId: string; isTyping: boolean }
+  | { type: "presence"; online: string[] }
+  | { type: "read"; userId: string; seq: number }
+  | { type: "session"; session: Session }
+  | { type: "resync"; fromSeq: number; lastSeq: number }
+  | { type: "error"; code: ErrorCode; message: string; clientId?: string; retryAfterMs?: number }
+  | { type: "pong" };
+
+/** Close codes the server uses (4xxx: application-defined). */
+export const CloseCodes = {
+  sessionEnded: 4000,
+  sessionExpired: 4001,
+} as const;

@@ -1,0 +1,72 @@
+// Message procedures: send (through the session's Durable Object) and history paging.
+import { TRPCError } from "@trpc/server";
+import { z } from "zod";
+import { loadSession } from "../access";
+import { tooManyRequests } from "../errors";
+import { historyPage, pendingFor } from "../history";
+import { jsonObject, messageSchema, text } from "../schemas";
+import { sessionStub } from "../session";
+import type { SendResult } from "../session/chat-session";
+import { protectedProcedure, router } from "../trpc";
+
+const sessionId = z.uuid({ error: "sessionId must be a UUID" });
+const seq = z.coerce.number().int().min(0);
+
+export const sendInput = z.object({
+  sessionId,
+  content: text().refine((s) => s.trim().length > 0, "content must not be empty"),
+  clientId: text().min(1).max(128).optional(),
+  messageType: text().min(1).max(32).default("text"),
+  metadata: jsonObject(8_192).default({}),
+});
+
+export const messagesRouter = router({
+  send: protectedProcedure
+    .meta({ openapi: { method: "POST", path: "/sessions/{sessionId}/messages", protect: true, tags: ["messages"], summary: "Send a message; the same clientId again returns the first" } })
+    .input(sendInput)
+    .output(messageSchema)
+    .mutation(async ({ ctx, input }) => {
+      // The session's object checks ownership and state itself, so sending works while Postgres is down.
+      // The RPC type mapping cannot express jsonb (Record<string, unknown>) fields; it returns SendResult.
+      const result = (await sessionStub(ctx.env, input.sessionId).send(
+        input.sessionId,
+        { id: ctx.user.id, role: ctx.user.role },
+        { clientId: input.clientId ?? null, content: input.content, messageType: input.messageType, metadata: input.metadata },
+      )) as unknown as SendResult;
+      if (!result.ok) {
+        if (result.code === "TOO_MANY_REQUESTS") throw tooManyRequests(result.error, result.retryAfterMs ?? 1000);
+        throw new TRPCError({ code: result.code, message: result.error });
+      }
+      return result.message;
+    }),
+
+  history: protectedProcedure
+    .meta({ openapi: { method: "GET", path: "/sessions/{sessionId}/history", protect: true, tags: ["messages"], summary: "A page of messages, ascending by seq" } })
+    .input(
+      z
+        .object({
+          sessionId,
+          limit: z.coerce.number().int().min(1).max(200).default(50),
+          before: seq.optional(),
+          after: seq.optional(),
+          offset: seq.optional(),
+        })
+        .refine((q) => [q.before, q.after, q.offset].filter((v) => v !== undefined).length <= 1, {
+          message: "use at most one of before, after and offset",
+        }),
+    )
+    .output(
+      z.object({
+        messages: z.array(messageSchema),
+        nextCursor: z
+          .number()
+          .int()
+          .nullable()
+          .describe("continue with the same parameter you paged by (before by default); null when there is no more"),
+      }),
+    )
+    .query(async ({ ctx, input }) => {
+      const session = await loadSession(ctx.db, ctx.user, input.sessionId, "read");
+      return historyPage(ctx.db, session.id, input, await pendingFor(ctx.env, session.id));
+    }),
+});

@@ -1,0 +1,105 @@
+// The API's data shapes (zod, shared by tRPC outputs and the OpenAPI document) and row→JSON mappers.
+import { z } from "zod";
+import { messageDirections, sessionStatuses, type ChatMessageRow, type ChatSessionRow } from "../db/schema";
+
+const json = z.record(z.string(), z.unknown());
+
+// Postgres text and jsonb cannot hold NUL; refuse it at the edge instead of failing in the database.
+const noNul = (s: string) => !s.includes("\u0000");
+/** Client-supplied text: no NUL characters. */
+export const text = () => z.string().refine(noNul, "must not contain NUL (\\u0000) characters");
+/** Client-supplied JSON object of at most `maxBytes` when serialised, without NUL characters. */
+export const jsonObject = (maxBytes: number) =>
+  z
+    .record(z.string(), z.unknown())
+    .refine((m) => JSON.stringify(m).length <= maxBytes, `must serialise to at most ${maxBytes / 1024} KiB of JSON`)
+    .refine((m) => !JSON.stringify(m).includes("\\u0000"), "must not contain NUL (\\u0000) characters");
+const isoDate = z.string().describe("ISO 8601 timestamp");
+
+export const sessionSchema = z.object({
+  id: z.uuid(),
+  userId: z.string(),
+  agentType: z.string(),
+  title: z.string().nullable(),
+  status: z.enum(sessionStatuses),
+  messageCount: z.number().int(),
+  lastSeq: z.number().int(),
+  lastActivityAt: isoDate,
+  expiresAt: isoDate,
+  resolvedAt: isoDate.nullable(),
+  resolutionNotes: z.string().nullable(),
+  endedAt: isoDate.nullable(),
+  endedReason: z.string().nullable(),
+  metadata: json,
+  context: json,
+  createdAt: isoDate,
+  updatedAt: isoDate,
+});
+export type Session = z.infer<typeof sessionSchema>;
+
+export const messageSchema = z.object({
+  id: z.uuid(),
+  sessionId: z.uuid(),
+  seq: z.number().int(),
+  clientId: z.string().nullable(),
+  userId: z.string(),
+  direction: z.enum(messageDirections),
+  content: z.string(),
+  messageType: z.string(),
+  metadata: json,
+  intent: z.string().nullable(),
+  entities: z.array(z.unknown()).nullable(),
+  sentiment: z.number().nullable(),
+  confidence: z.number().nullable(),
+  agentInfo: json.nullable(),
+  processingMs: z.number().int().nullable(),
+  errorInfo: json.nullable(),
+  parentId: z.uuid().nullable(),
+  createdAt: isoDate,
+});
+export type Message = z.infer<typeof messageSchema>;
+
+export const lastMessagePreviewSchema = z.object({
+  seq: z.number().int(),
+  direction: z.enum(messageDirections),
+  content: z.string().describe("the first 200 characters"),
+  createdAt: isoDate,
+});
+
+export const sessionListItemSchema = sessionSchema.extend({ lastMessage: lastMessagePreviewSchema.nullable() });
+
+export const pageSchema = z.object({
+  session: sessionSchema,
+  messages: z.array(messageSchema),
+  nextCursor: z.number().int().nullable().describe("pass as `before` to page to older messages; null when none"),
+});
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export type SessionFields = Omit<ChatSessionRow, "state">;
+
+export function toSession(row: SessionFields): Session {
+  return {
+    id: row.id,
+    userId: row.userId,
+    agentType: row.agentType,
+    title: row.title,
+    status: row.status,
+    messageCount: row.messageCount,
+    lastSeq: row.lastSeq,
+    lastActivityAt: row.lastActivityAt.toISOString(),
+    expiresAt: row.expiresAt.toISOString(),
+    resolvedAt: iso(row.resolvedAt),
+    resolutionNotes: row.resolutionNotes,
+    endedAt: iso(row.endedAt),
+    endedReason: row.endedReason,
+    metadata: row.metadata,
+    context: row.context,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+export function toMessage(row: ChatMessageRow): Message {
+  return { ...row, createdAt: row.createdAt.toISOString() };
+}

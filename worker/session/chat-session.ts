@@ -1,0 +1,474 @@
+// The per-session Durable Object: single writer of the session's messages (seq, dedupe, rate), holder
+// of its live WebSockets (hibernation API), and the outbox that feeds Postgres.
+import { DurableObject } from "cloudflare:workers";
+import { getSession } from "../../db/queries/sessions";
+import { messageBySeq, sessionClientIds, writeOutbox } from "../../db/queries/messages";
+import { getConfig, type Config } from "../config";
+import { openDb } from "../db";
+import { CloseCodes, PING_FRAME, PONG_FRAME, clientFrameSchema, type ErrorCode, type ServerFrame } from "../protocol";
+import { gcra } from "../rate-limit";
+import { toMessage, toSession, type Message, type Session } from "../schemas";
+import { SessionStore, type Meta } from "./store";
+import { z } from "zod";
+
+/** What Postgres may not have yet: see pending(). */
+export interface Pending {
+  lastSeq: number;
+  messageCount: number;
+  lastActivityAt: string;
+  status: { status: Session["status"]; updatedAt: string } | null;
+  messages: Message[];
+}
+
+export interface Caller {
+  id: string;
+  role: "user" | "admin";
+}
+
+export interface SendInput {
+  clientId: string | null;
+  content: string;
+  messageType: string;
+  metadata: Record<string, unknown>;
+}
+
+export type SendResult =
+  | { ok: true; message: Message; duplicate: boolean }
+  | { ok: false; code: "NOT_FOUND" | "FORBIDDEN" | "CONFLICT" | "TOO_MANY_REQUESTS" | "PAYLOAD_TOO_LARGE" | "SERVICE_UNAVAILABLE"; error: string; retryAfterMs?: number };
+
+interface Attachment {
+  userId: string;
+  role: "user" | "admin";
+}
+
+type Frame = ServerFrame<Message, Session>;
+
+/** Outbox rows written to Postgres per transaction (one connection setup for the whole batch). */
+const FLUSH_BATCH = 500;
+/** Delay before the first flush after a message, so a burst shares one flush. */
+const FLUSH_DELAY_MS = 25;
+/** Largest WebSocket frame accepted before parsing. */
+const MAX_FRAME_BYTES = 64 * 1024;
+
+class SessionUnavailable extends Error {
+  override name = "SessionUnavailable";
+}
+
+export class ChatSession extends DurableObject<Env> {
+  private readonly store: SessionStore;
+  private readonly config: Config;
+  private meta: Meta | null;
+  private flushScheduled = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.config = getConfig(env);
+    this.store = new SessionStore(ctx.storage.sql);
+    this.meta = this.store.loadMeta();
+    // Answered by the runtime without waking a hibernated object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+    // After a restart (deploy, crash), anything left in the outbox gets a flush scheduled.
+    if (this.meta && this.store.unflushedCount() > 0) void ctx.blockConcurrencyWhile(() => this.scheduleFlush(0));
+  }
+
+  // ---- session state -------------------------------------------------------------------------
+
+  /** Called by sessions.create: the object knows its session without asking Postgres. */
+  async init(session: Session): Promise<void> {
+    if (this.meta) return;
+    this.meta = { session, tat: 0, flushAttempts: 0, statusDirty: false };
+    this.store.saveMeta(this.meta);
+    await this.scheduleIdleCheck();
+  }
+
+  /**
+   * Loads the session from Postgres when this object has no state of its own (created before it
+   * existed, or its storage was lost), including the clientIds already used.
+   */
+  private async ensureMeta(sessionId: string): Promise<Meta | null> {
+    if (this.meta) return this.meta.session.id === sessionId ? this.meta : null;
+    const handle = openDb(this.config);
+    try {
+      const row = await getSession(handle.db, sessionId);
+      if (!row) return null;
+      const clientIds = await sessionClientIds(handle.db, sessionId);
+      // Another request may have adopted the session while we waited for Postgres.
+      if (this.meta) return this.meta;
+      this.store.importClientIds(clientIds);
+      this.meta = { session: toSession(row), tat: 0, flushAttempts: 0, statusDirty: false };
+      this.store.saveMeta(this.meta);
+      return this.meta;
+    } catch (err) {
+      console.error(`session ${sessionId}: could not load from Postgres`, err);
+      throw new SessionUnavailable("the session store is unavailable; retry shortly", { cause: err });
+    } finally {
+      void handle.close();
+    }
+  }
+
+  /** The Worker changed the session in Postgres (rename, resolve, resume, end, expiry): tell everyone. */
+  async changed(session: Session): Promise<void> {
+    const meta = this.meta;
+    if (!meta) {
+      if (session.status === "ended" || session.status === "expired") return;
+      return this.init(session);
+    }
+    // Keep our own counters: Postgres may not have every message yet.
+    meta.session = { ...session, lastSeq: meta.session.lastSeq, messageCount: meta.session.messageCount, lastActivityAt: meta.session.lastActivityAt };
+    meta.statusDirty = false;
+    this.store.saveMeta(meta);
+    this.broadcast({ type: "session", session: meta.session });
+    if (session.status === "ended" || session.status === "expired") {
+      const code = session.status === "ended" ? CloseCodes.sessionEnded : CloseCodes.sessionExpired;
+      for (const ws of this.ctx.getWebSockets()) {
+        try {
+          ws.close(code, `session ${session.status}`);
+        } catch {}
+      }
+    } else {
+      await this.scheduleIdleCheck();
+    }
+  }
+
+  /** What Postgres may not have yet: the object's lastSeq and its unflushed messages. */
+  async pending(sessionId: string): Promise<Pending | null> {
+    const meta = this.meta;
+    if (!meta || meta.session.id !== sessionId) return null;
+    const { status, lastSeq, messageCount, lastActivityAt, updatedAt } = meta.session;
+    return {
+      lastSeq,
+      messageCount,
+      lastActivityAt,
+      // A status this object changed (a message woke the session, or it turned idle) that
+      // Postgres may not have yet.
+      status: meta.statusDirty ? { status, updatedAt } : null,
+      messages: this.store.unflushed(10_000),
+    };
+  }
+
+  // ---- the write path ------------------------------------------------------------------------
+
+  /** messages.send over HTTP. The answer leaves only once the message is durable in this object. */
+  async send(sessionId: string, caller: Caller, input: SendInput): Promise<SendResult> {
+    let meta: Meta | null;
+    try {
+      meta = await this.ensureMeta(sessionId);
+    } catch (err) {
+      if (err instanceof SessionUnavailable) return { ok: false, code: "SERVICE_UNAVAILABLE", error: err.message };
+      throw err;
+    }
+    if (!meta || (meta.session.userId !== caller.id && caller.role !== "admin")) {
+      return { ok: false, code: "NOT_FOUND", error: `session ${sessionId} not found` };
+    }
+    return this.accept(meta, caller, input, null);
+  }
+
+  private async accept(meta: Meta, caller: Caller, input: SendInput, from: WebSocket | null): Promise<SendResult> {
+    const session = meta.session;
+    if (session.userId !== caller.id) {
+      return { ok: false, code: "FORBIDDEN", error: "admins may read and resolve other users' sessions, not write to them" };
+    }
+    const bytes = new TextEncoder().encode(input.content).byteLength;
+    if (bytes > this.config.MAX_CONTENT_BYTES) {
+      return { ok: false, code: "PAYLOAD_TOO_LARGE", error: `content is ${bytes} bytes; the limit is ${this.config.MAX_CONTENT_BYTES}` };
+    }
+    if (input.clientId !== null) {
+      const seq = this.store.seqForClientId(input.clientId);
+      if (seq !== null) {
+        const message = this.store.message(seq) ?? (await this.fromPostgres(seq));
+        if (message) return { ok: true, message, duplicate: true };
+        return { ok: false, code: "SERVICE_UNAVAILABLE", error: "the message store is unavailable; retry with the same clientId" };
+      }
+    }
+    const now = Date.now();
+    if (session.status === "ended" || session.status === "expired" || Date.parse(session.expiresAt) <= now) {
+      const status = session.status === "ended" ? "ended" : "expired";
+      return { ok: false, code: "CONFLICT", error: `session is ${status}; it no longer accepts messages` };
+    }
+    const verdict = gcra(meta.tat, now, {
+      limit: this.config.MESSAGE_RATE_PER_MINUTE,
+      periodMs: 60_000,
+      burst: this.config.MESSAGE_BURST,
+    });
+    if (!verdict.ok) {
+      return { ok: false, code: "TOO_MANY_REQUESTS", error: "message rate limit reached", retryAfterMs: verdict.retryAfterMs };
+    }
+
+    const createdAt = new Date(now).toISOString();
+    const message: Message = {
+      id: crypto.randomUUID(),
+      sessionId: session.id,
+      seq: session.lastSeq + 1,
+      clientId: input.clientId,
+      userId: caller.id,
+      direction: "incoming",
+      content: input.content,
+      messageType: input.messageType,
+      metadata: input.metadata,
+      intent: null,
+      entities: null,
+      sentiment: null,
+      confidence: null,
+      agentInfo: null,
+      processingMs: null,
+      errorInfo: null,
+      parentId: null,
+      createdAt,
+    };
+    // No await between these writes: they commit together, and the output gate holds every
+    // outgoing answer and frame until they are durable.
+    this.store.append(message);
+    const reactivated = session.status === "idle" || session.status === "resolved";
+    meta.tat = verdict.tat;
+    meta.session = {
+      ...session,
+      lastSeq: message.seq,
+      messageCount: session.messageCount + 1,
+      lastActivityAt: createdAt,
+      updatedAt: createdAt,
+      ...(reactivated ? { status: "active" as const } : {}),
+    };
+    if (reactivated) meta.statusDirty = true;
+    this.store.saveMeta(meta);
+
+    this.broadcast({ type: "message", message }, from);
+    if (reactivated) this.broadcast({ type: "session", session: meta.session });
+    if (!this.flushScheduled && meta.flushAttempts === 0) await this.scheduleFlush(FLUSH_DELAY_MS);
+    return { ok: true, message, duplicate: false };
+  }
+
+  private async fromPostgres(seq: number): Promise<Message | null> {
+    const handle = openDb(this.config);
+    try {
+      const row = await messageBySeq(handle.db, this.meta!.session.id, seq);
+      return row ? toMessage(row) : null;
+    } catch {
+      return null;
+    } finally {
+      void handle.close();
+    }
+  }
+
+  // ---- the outbox and the alarm --------------------------------------------------------------
+
+  private async scheduleFlush(delayMs: number) {
+    this.flushScheduled = true;
+    await this.ctx.storage.setAlarm(Date.now() + delayMs);
+  }
+
+  private async scheduleIdleCheck() {
+    const meta = this.meta;
+    if (!meta || meta.session.status !== "active" || this.flushScheduled) return;
+    const at = Date.parse(meta.session.lastActivityAt) + this.config.SESSION_IDLE_MINUTES * 60_000;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  override async alarm(): Promise<void> {
+    this.flushScheduled = false;
+    const meta = this.meta;
+    if (!meta) return;
+    const idleAt = Date.parse(meta.session.lastActivityAt) + this.config.SESSION_IDLE_MINUTES * 60_000;
+    if (meta.session.status === "active" && Date.now() >= idleAt) {
+      meta.session = { ...meta.session, status: "idle", updatedAt: new Date().toISOString() };
+      meta.statusDirty = true;
+      this.store.saveMeta(meta);
+      this.broadcast({ type: "session", session: meta.session });
+    }
+    if (!(await this.flush(meta))) {
+      meta.flushAttempts += 1;
+      this.store.saveMeta(meta);
+      const backoff = Math.min(this.config.OUTBOX_MAX_BACKOFF_SECONDS * 1000, 250 * 2 ** (meta.flushAttempts - 1));
+      await this.scheduleFlush(backoff * (0.8 + Math.random() * 0.4));
+      return;
+    }
+    if (meta.flushAttempts > 0) {
+      meta.flushAttempts = 0;
+      this.store.saveMeta(meta);
+    }
+    await this.scheduleIdleCheck();
+  }
+
+  /** Writes the outbox to Postgres in batches; false when Postgres could not be reached. */
+  private async flush(meta: Meta): Promise<boolean> {
+    let batch = this.store.unflushed(FLUSH_BATCH);
+    if (batch.length === 0 && !meta.statusDirty) return true;
+    const handle = openDb(this.config);
+    try {
+      for (;;) {
+        const status = meta.statusDirty && (meta.session.status === "active" || meta.session.status === "idle") ? meta.session.status : null;
+        const dirtyBefore = meta.statusDirty;
+        const inserted = await writeOutbox(
+          handle.db,
+          meta.session.id,
+          batch.map((m) => ({ ...m, createdAt: new Date(m.createdAt) })),
+          status,
+        );
+        if (inserted < batch.length) {
+          // Rows from an earlier flush whose answer was lost; the unique (session_id, seq) kept them single.
+          console.warn(`session ${meta.session.id}: ${batch.length - inserted} of ${batch.length} outbox rows were already in Postgres`);
+        }
+        const first = batch[0]?.seq;
+        const last = batch.at(-1)?.seq;
+        if (first !== undefined && last !== undefined) {
+          this.store.markFlushed(first, last, meta.session.lastSeq - this.config.REPLAY_LIMIT + 1);
+        }
+        // A status change that arrived while we were writing stays dirty for the next round.
+        if (dirtyBefore && status === meta.session.status) meta.statusDirty = false;
+        this.store.saveMeta(meta);
+        batch = this.store.unflushed(FLUSH_BATCH);
+        if (batch.length === 0 && !meta.statusDirty) return true;
+      }
+    } catch (err) {
+      console.error(`session ${meta.session.id}: outbox flush failed (attempt ${meta.flushAttempts + 1})`, err);
+      return false;
+    } finally {
+      void handle.close();
+    }
+  }
+
+  // ---- WebSockets ----------------------------------------------------------------------------
+
+  /**
+   * The socket upgrade, forwarded by the Worker after it authenticated the caller. The caller's
+   * identity arrives in headers the Worker sets (it strips any the client sent).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const sessionId = request.headers.get("x-session-id") ?? "";
+    const caller: Attachment = {
+      userId: request.headers.get("x-user-id") ?? "",
+      role: request.headers.get("x-user-role") === "admin" ? "admin" : "user",
+    };
+    let meta: Meta | null;
+    try {
+      meta = await this.ensureMeta(sessionId);
+    } catch (err) {
+      if (err instanceof SessionUnavailable) return Response.json({ code: "SERVICE_UNAVAILABLE", message: err.message }, { status: 503 });
+      throw err;
+    }
+    if (!meta || (meta.session.userId !== caller.userId && caller.role !== "admin")) {
+      return Response.json({ code: "NOT_FOUND", message: `session ${sessionId} not found` }, { status: 404 });
+    }
+    if (meta.session.status === "ended" || meta.session.status === "expired") {
+      return Response.json({ code: "CONFLICT", message: `session is ${meta.session.status}` }, { status: 409 });
+    }
+    const sinceParam = url.searchParams.get("since");
+    const since = sinceParam === null ? null : Number(sinceParam);
+    if (since !== null && (!Number.isInteger(since) || since < 0)) {
+      return Response.json({ code: "BAD_REQUEST", message: "since must be a non-negative integer seq" }, { status: 400 });
+    }
+
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [caller.userId]);
+    server.serializeAttachment(caller satisfies Attachment);
+    if (since !== null) this.catchUp(server, meta, since);
+    this.sendTo(server, { type: "ready", sessionId: meta.session.id, lastSeq: meta.session.lastSeq });
+    this.broadcastPresence();
+    const headers = new Headers();
+    const protocol = request.headers.get("x-accept-protocol");
+    if (protocol) headers.set("sec-websocket-protocol", protocol);
+    return new Response(null, { status: 101, webSocket: client, headers });
+  }
+
+  /** Replays everything after `since`, or says explicitly that the gap is too large to replay. */
+  private catchUp(ws: WebSocket, meta: Meta, since: number) {
+    const lastSeq = meta.session.lastSeq;
+    if (since >= lastSeq) return;
+    const oldest = this.store.oldestSeq();
+    if (lastSeq - since > this.config.REPLAY_LIMIT || oldest === null || oldest > since + 1) {
+      this.sendTo(ws, { type: "resync", fromSeq: since + 1, lastSeq });
+      return;
+    }
+    for (const message of this.store.after(since, this.config.REPLAY_LIMIT)) this.sendTo(ws, { type: "message", message });
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    if (typeof data !== "string") return this.error(ws, "BAD_FRAME", "frames must be JSON text");
+    if (data.length > MAX_FRAME_BYTES) return this.error(ws, "PAYLOAD_TOO_LARGE", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data);
+    } catch {
+      return this.error(ws, "BAD_FRAME", "frame is not valid JSON");
+    }
+    const parsed = clientFrameSchema.safeParse(raw);
+    if (!parsed.success) {
+      const clientId = typeof raw === "object" && raw !== null && typeof (raw as { clientId?: unknown }).clientId === "string"
+        ? (raw as { clientId: string }).clientId
+        : undefined;
+      return this.error(ws, "BAD_FRAME", z.prettifyError(parsed.error), clientId);
+    }
+    const frame = parsed.data;
+    const caller = ws.deserializeAttachment() as Attachment;
+    const meta = this.meta;
+    if (!meta) return this.error(ws, "INTERNAL", "session state is missing; reconnect");
+    switch (frame.type) {
+      case "ping":
+        return this.sendTo(ws, { type: "pong" });
+      case "typing":
+        return this.broadcast({ type: "typing", userId: caller.userId, isTyping: frame.isTyping }, ws);
+      case "read":
+        return this.broadcast({ type: "read", userId: caller.userId, seq: Math.min(frame.seq, meta.session.lastSeq) }, ws);
+      case "send": {
+        const result = await this.accept(
+          meta,
+          { id: caller.userId, role: caller.role },
+          { clientId: frame.clientId, content: frame.content, messageType: frame.messageType ?? "text", metadata: frame.metadata ?? {} },
+          ws,
+        );
+        if (result.ok) {
+          const { id, seq, createdAt } = result.message;
+          return this.sendTo(ws, { type: "ack", clientId: frame.clientId, seq, id, createdAt, duplicate: result.duplicate });
+        }
+        const code: ErrorCode =
+          result.code === "TOO_MANY_REQUESTS" ? "RATE_LIMITED"
+          : result.code === "PAYLOAD_TOO_LARGE" ? "PAYLOAD_TOO_LARGE"
+          : result.code === "CONFLICT" ? "SESSION_CLOSED"
+          : result.code === "FORBIDDEN" ? "FORBIDDEN"
+          : "INTERNAL";
+        return this.error(ws, code, result.error, frame.clientId, result.retryAfterMs);
+      }
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    // Echoing 1005/1006 throws in workerd and leaves the client waiting; answer with a normal close.
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, "bye");
+    } catch {}
+    this.broadcastPresence(ws);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.broadcastPresence(ws);
+  }
+
+  private sendTo(ws: WebSocket, frame: Frame) {
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch {
+      // The socket is closing; its close handler tidies up.
+    }
+  }
+
+  private error(ws: WebSocket, code: ErrorCode, message: string, clientId?: string, retryAfterMs?: number) {
+    this.sendTo(ws, { type: "error", code, message, ...(clientId ? { clientId } : {}), ...(retryAfterMs ? { retryAfterMs } : {}) });
+  }
+
+  private broadcast(frame: Frame, except?: WebSocket | null) {
+    const text = JSON.stringify(frame);
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws === except) continue;
+      try {
+        ws.send(text);
+      } catch {}
+    }
+  }
+
+  private broadcastPresence(leaving?: WebSocket) {
+    const sockets = this.ctx.getWebSockets().filter((ws) => ws !== leaving && ws.readyState === WebSocket.OPEN);
+    const online = [...new Set(sockets.map((ws) => (ws.deserializeAttachment() as Attachment).userId))].sort();
+    this.broadcast({ type: "presence", online }, leaving);
+  }
+}
