@@ -34,3 +34,6 @@ export function createChatClient(opts: ChatClientOptions) {
 }
 
 export type ChatClient = ReturnType<typeof createChatClient>;
+
+export { ChatSocket, ChatSocketError, CloseCodes } from "./socket";
+export type { Ack, ChatSocketEvents, ChatSocketOptions, Frame, SocketState, WebSocketConstructor } from "./socket";

@@ -97,3 +97,154 @@ export async function reachedPostgres(sessionId: string, lastSeq: number, timeou
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+export type Frame = { type: string; [key: string]: any };
+
+/**
+ * A raw WebSocket to a session, recording every frame, for tests that look at the wire itself.
+ * `open` resolves once the upgrade succeeded; a refused upgrade rejects with `{ status, body }`.
+ */
+export class TestSocket {
+  readonly frames: Frame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private waiters: (() => void)[] = [];
+
+  private constructor(readonly ws: ws) {
+    ws.on("message", (data) => {
+      this.frames.push(JSON.parse(String(data)));
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => {
+      resolve({ code, reason: String(reason) });
+      for (const w of this.waiters.splice(0)) w();
+    }));
+  }
+
+  static open(
+    sessionId: string,
+    auth: { token: string; via?: "query" | "protocol" },
+    opts: { since?: number; base?: string } = {},
+  ): Promise<TestSocket> {
+    const base = (opts.base ?? baseUrl()).replace(/^http/, "ws");
+    const params = new URLSearchParams();
+    if (auth.via !== "protocol" && auth.token) params.set("token", auth.token);
+    if (opts.since !== undefined) params.set("since", String(opts.since));
+    const qs = params.size ? `?${params}` : "";
+    const protocols = auth.via === "protocol" ? ["edge-chat", `bearer.${auth.token}`] : [];
+    const socket = new ws(`${base}/api/sessions/${sessionId}/ws${qs}`, protocols);
+    const t = new TestSocket(socket);
+    return new Promise((resolve, reject) => {
+      socket.once("open", () => resolve(t));
+      socket.once("unexpected-response", (_req, res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c));
+        res.on("end", () => {
+          let parsed: unknown = body;
+          try {
+            parsed = JSON.parse(body);
+          } catch {}
+          reject({ status: res.statusCode, body: parsed });
+        });
+      });
+      socket.once("error", (err) => reject(err));
+    });
+  }
+
+  send(frame: unknown) {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** Frames of one type, in arrival order. */
+  of(type: string) {
+    return this.frames.filter((f) => f.type === type);
+  }
+
+  /** Resolves once `predicate` holds over the frames received so far (checked on every new frame). */
+  async until<T>(predicate: (frames: Frame[]) => T | undefined | false, timeoutMs = 10_000, what = "frames"): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const result = predicate(this.frames);
+      if (result) return result;
+      if (this.ws.readyState === ws.CLOSED) throw new Error(`socket closed while waiting for ${what}; got ${JSON.stringify(this.frames.slice(-5))}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; last frames ${JSON.stringify(this.frames.slice(-5))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 1_000));
+        this.waiters.push(() => (clearTimeout(timer), resolve()));
+      });
+    }
+  }
+
+  /** Waits for the first frame of `type` (after `from` frames) matching `match`. */
+  next(type: string, match: (f: Frame) => boolean = () => true, timeoutMs?: number) {
+    return this.until((fs) => fs.find((f) => f.type === type && match(f)), timeoutMs, `a ${type} frame`);
+  }
+
+  /** The message frames' seqs, in arrival order. */
+  seqs() {
+    return this.of("message").map((f) => f.message.seq as number);
+  }
+
+  close() {
+    this.ws.close(1000);
+    return this.closed;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A Worker of its own, for tests that change limits or cut the database off: it reaches the shared
+ * database through a relay proxy the test can block (`proxy.setBlocked(true)` is an outage), keeps
+ * its Durable Object storage in its own folder, and can be killed and restarted on that storage.
+ */
+export async function dedicatedWorker(vars: Record<string, string> = {}) {
+  const { startWorker } = await import("../scripts/local-stack.mjs" as string);
+  const { startPgProxy } = await import("../scripts/pg-proxy.mjs" as string);
+  const { TEST_VARS } = await import("./setup/global");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const proxy = await startPgProxy({ mode: "relay", target: inject("proxyUrl") });
+  const persistTo = mkdtempSync(join(tmpdir(), "edge-chat-dedicated-"));
+  const port = await freePort();
+  const start = () =>
+    startWorker({
+      port,
+      databaseUrl: inject("databaseUrl"),
+      proxyUrl: proxy.url,
+      jwtSecret: inject("jwtSecret"),
+      vars: { ...TEST_VARS, ...vars },
+      persistTo,
+      testScheduled: true,
+      stdio: process.env.WORKER_LOGS ? "inherit" : "ignore",
+    });
+  let worker = await start();
+  return {
+    url: worker.url as string,
+    proxy: proxy as { setBlocked(blocked: boolean): void; url: string },
+    /** SIGKILL to wrangler and workerd: no shutdown, nothing flushed on the way out. */
+    async kill() {
+      process.kill(-worker.pid, "SIGKILL");
+      await worker.exit;
+    },
+    async restart() {
+      worker = await start();
+    },
+    async stop() {
+      await worker.stop();
+      await proxy.close();
+      rmSync(persistTo, { recursive: true, force: true });
+    },
+  };
+}

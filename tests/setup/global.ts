@@ -15,6 +15,7 @@ export const TEST_VARS = {
   HTTP_RATE_LIMIT: "100000",
   SESSION_CREATE_LIMIT: "100000",
   OUTBOX_MAX_BACKOFF_SECONDS: "1",
+  REPLAY_LIMIT: "100",
 };
 
 declare module "vitest" {

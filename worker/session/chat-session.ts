@@ -160,10 +160,10 @@ export class ChatSession extends DurableObject<Env> {
     if (!meta || (meta.session.userId !== caller.id && caller.role !== "admin")) {
       return { ok: false, code: "NOT_FOUND", error: `session ${sessionId} not found` };
     }
-    return this.accept(meta, caller, input, null);
+    return this.accept(meta, caller, input);
   }
 
-  private async accept(meta: Meta, caller: Caller, input: SendInput, from: WebSocket | null): Promise<SendResult> {
+  private async accept(meta: Meta, caller: Caller, input: SendInput): Promise<SendResult> {
     const session = meta.session;
     if (session.userId !== caller.id) {
       return { ok: false, code: "FORBIDDEN", error: "admins may read and resolve other users' sessions, not write to them" };
@@ -231,7 +231,8 @@ export class ChatSession extends DurableObject<Env> {
     if (reactivated) meta.statusDirty = true;
     this.store.saveMeta(meta);
 
-    this.broadcast({ type: "message", message }, from);
+    // Every socket gets every message in seq order, the sender's own included (its ack follows).
+    this.broadcast({ type: "message", message });
     if (reactivated) this.broadcast({ type: "session", session: meta.session });
     if (!this.flushScheduled && meta.flushAttempts === 0) await this.scheduleFlush(FLUSH_DELAY_MS);
     return { ok: true, message, duplicate: false };
@@ -415,7 +416,6 @@ export class ChatSession extends DurableObject<Env> {
           meta,
           { id: caller.userId, role: caller.role },
           { clientId: frame.clientId, content: frame.content, messageType: frame.messageType ?? "text", metadata: frame.metadata ?? {} },
-          ws,
         );
         if (result.ok) {
           const { id, seq, createdAt } = result.message;
@@ -433,7 +433,8 @@ export class ChatSession extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    // Echoing 1005/1006 throws in workerd and leaves the client waiting; answer with a normal close.
+    // Complete the close handshake. Echoing 1005/1006 throws in workerd and leaves the client
+    // waiting; answer those with a normal close.
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, "bye");
     } catch {}
