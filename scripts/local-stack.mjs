@@ -74,11 +74,13 @@ export async function startWorker({
   persistTo = join(ROOT, ".wrangler", "state"),
   testScheduled = false,
   stdio = "inherit",
+  config,
 } = {}) {
   const allVars = { DATABASE_URL: databaseUrl, DB_WS_PROXY: proxyUrl, JWT_SECRET: jwtSecret, ...vars };
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persistTo, "--show-interactive-dev-session=false"];
   for (const [k, v] of Object.entries(allVars)) if (v !== undefined) args.push("--var", `${k}:${v}`);
   if (testScheduled) args.push("--test-scheduled");
+  if (config) args.push("--config", config);
   const env = { ...process.env, ...wranglerEnv };
   delete env.CLOUDFLARE_API_TOKEN;
   const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, { cwd: ROOT, env, detached: true, stdio });

@@ -10,11 +10,13 @@ export type Context = {
   /** Why the presented token was refused, for the UNAUTHORIZED message. */
   authError: string | null;
   db: Db;
+  /** Records a duration (ms) for the response's Server-Timing header. */
+  metric: (name: string, ms: number) => void;
 };
 
 /** Builds a context from parts; tests and other entry points call this directly. */
 export function createContextInner(opts: { env: Env; db: Db; user: User | null; authError?: string | null }): Context {
-  return { env: opts.env, config: getConfig(opts.env), user: opts.user, authError: opts.authError ?? null, db: opts.db };
+  return { env: opts.env, config: getConfig(opts.env), user: opts.user, authError: opts.authError ?? null, db: opts.db, metric: () => {} };
 }
 
 /** Resolves the caller from an Authorization header: a user, or the reason the token was refused. */
@@ -32,10 +34,15 @@ export async function authenticate(header: string | null | undefined, config: Co
 }
 
 /** Per-request context; `db` is the request's lazily opened database (see the Hono middleware). */
-export async function createContext(opts: { env: Env; authorization: string | null | undefined; db: () => Db }): Promise<Context> {
+export async function createContext(opts: {
+  env: Env;
+  authorization: string | null | undefined;
+  db: () => Db;
+  metric?: Context["metric"];
+}): Promise<Context> {
   const config = getConfig(opts.env);
   const { user, authError } = await authenticate(opts.authorization, config);
-  const ctx = { env: opts.env, config, user, authError } as Omit<Context, "db">;
+  const ctx = { env: opts.env, config, user, authError, metric: opts.metric ?? (() => {}) } as Omit<Context, "db">;
   // Opening the database is deferred to the first query, so requests that never query pay nothing.
   return Object.defineProperty(ctx, "db", { enumerable: true, get: opts.db }) as Context;
 }

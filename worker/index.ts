@@ -1,7 +1,8 @@
 // The Worker: Hono app serving tRPC at /trpc, the same procedures as REST at /api, health, OpenAPI, cron.
 import { trpcServer } from "@hono/trpc-server";
 import { sql } from "drizzle-orm";
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
+import { setMetric, timing, type TimingVariables } from "hono/timing";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
@@ -19,9 +20,14 @@ import { toSession } from "./schemas";
 import { notifySession, sessionStub } from "./session";
 import { mountRest } from "./rest";
 
-type AppEnv = { Bindings: Env; Variables: { db: () => Db } };
+type AppEnv = { Bindings: Env; Variables: { db: () => Db } & TimingVariables };
 
 const app = new Hono<AppEnv>();
+
+// Server-Timing: `total` for every response, plus what procedures record (e.g. the history query).
+// Not on socket upgrades: a 101 response's headers cannot be changed.
+const serverTiming = timing({ crossOrigin: true });
+app.use("*", (c, next) => (c.req.header("upgrade") ? next() : serverTiming(c, next)));
 
 // One database pool per request, opened on first use and ended once the response is produced.
 app.use("*", async (c, next) => {
@@ -54,8 +60,13 @@ const limitIp = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
-const contextFor = (c: { env: Env; req: { header(name: string): string | undefined }; get(key: "db"): () => Db }) =>
-  createContext({ env: c.env, authorization: c.req.header("authorization"), db: c.get("db") });
+const contextFor = (c: Context<AppEnv>) =>
+  createContext({
+    env: c.env,
+    authorization: c.req.header("authorization"),
+    db: c.get("db"),
+    metric: (name, ms) => setMetric(c, name, Math.round(ms * 100) / 100),
+  });
 
 app.get("/health", async (c) => {
   const config = getConfig(c.env);

@@ -1,0 +1,451 @@
+// `npm run bench`: the message path and history at scale, each figure beside the same figure for a
+// bare reference Durable Object measured in the same run. See the README's "Benchmarks" section.
+//
+// Needs a PostgreSQL server: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres). The
+// bench creates its own database on that server (edge_chat_bench), recreated each run.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import pg from "pg";
+import { SignJWT } from "jose";
+import { ROOT, startDatabase, startWorker } from "../scripts/local-stack.mjs";
+import { Client, openMany, progress, progressDone, round, sleep, summary } from "./load.mjs";
+import { renderChart, renderTable, updateReadme } from "./report.mjs";
+
+const N1 = Number(process.env.BENCH_N1 ?? 3000);
+const S2_SESSIONS = Number(process.env.BENCH_S2_SESSIONS ?? 100);
+const S2_PER_SOCKET = Number(process.env.BENCH_S2_PER_SOCKET ?? 30);
+const S3_SOCKETS = Number(process.env.BENCH_S3_SOCKETS ?? 500);
+const S3_MESSAGES = Number(process.env.BENCH_S3_MESSAGES ?? 50);
+const S4_MESSAGES = Number(process.env.BENCH_S4_MESSAGES ?? 100_000);
+const S4_READS = Number(process.env.BENCH_S4_READS ?? 200);
+const S6_SOCKETS = Number(process.env.BENCH_S6_SOCKETS ?? 1000);
+const S6_WAIT_SECONDS = Number(process.env.BENCH_S6_WAIT_SECONDS ?? 20);
+const JWT_SECRET = "bench-secret-0123456789abcdef0123456789";
+
+// The product runs with its limits switched far up: the checks still run on every message.
+const BENCH_VARS = {
+  MESSAGE_RATE_PER_MINUTE: "100000000",
+  MESSAGE_BURST: "1000000",
+  HTTP_RATE_LIMIT: "100000000",
+  SESSION_CREATE_LIMIT: "100000000",
+  MAX_OPEN_SESSIONS_PER_AGENT: "1000000",
+};
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function benchDatabase() {
+  const server = new URL(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres");
+  const admin = new pg.Client({ connectionString: server.toString() });
+  await admin.connect();
+  try {
+    await admin.query("drop database if exists edge_chat_bench with (force)");
+    await admin.query("create database edge_chat_bench");
+  } finally {
+    await admin.end();
+  }
+  server.pathname = "/edge_chat_bench";
+  return server.toString();
+}
+
+const tokens = new Map();
+async function tokenFor(userId) {
+  if (!tokens.has(userId)) {
+    tokens.set(userId, await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setExpirationTime("6h").sign(new TextEncoder().encode(JWT_SECRET)));
+  }
+  return tokens.get(userId);
+}
+
+/** The product: sessions are created through the API; sockets authenticate with the subprotocol. */
+function productTarget(url) {
+  return {
+    name: "edge-chat",
+    url,
+    async session(n) {
+      const userId = `bench-user-${n}-${Math.random().toString(36).slice(2, 8)}`;
+      const token = await tokenFor(userId);
+      const res = await fetch(`${url}/api/sessions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: "{}",
+      });
+      if (res.status !== 200) throw new Error(`session create: ${res.status} ${await res.text()}`);
+      const { id } = await res.json();
+      return { id, socket: () => ({ url: `${url.replace(/^http/, "ws")}/api/sessions/${id}/ws`, protocols: ["edge-chat", `bearer.${token}`] }) };
+    },
+  };
+}
+
+/** The floor: a bare DO per session id, same frames. */
+function referenceTarget(url) {
+  return {
+    name: "reference",
+    url,
+    async session() {
+      const id = crypto.randomUUID();
+      return { id, socket: () => ({ url: `${url.replace(/^http/, "ws")}/s/${id}/ws` }) };
+    },
+  };
+}
+
+// ---- scenarios -------------------------------------------------------------------------------
+
+async function scenario1(target) {
+  const s = await target.session(0);
+  const [c] = await openMany(1, s.socket);
+  for (let i = 0; i < 200; i++) await c.send(`warm-${i}`, "warm up");
+  const latencies = [];
+  const started = performance.now();
+  for (let i = 0; i < N1; i++) {
+    const t0 = performance.now();
+    await c.send(`s1-${i}`, `sequential message ${i}`);
+    latencies.push(performance.now() - t0);
+    if (i % 200 === 0) progress(`[1] ${target.name}: ${i}/${N1} acks`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await c.close();
+  return { acksPerSecond: round(N1 / seconds, 0), latencyMs: summary(latencies) };
+}
+
+async function scenario2(target, { onAck } = {}) {
+  const sessions = [];
+  for (let i = 0; i < S2_SESSIONS; i++) sessions.push(await target.session(1000 + i));
+  const clients = await openMany(S2_SESSIONS * 2, (i) => sessions[i >> 1].socket(), 40, (n) => progress(`[2] ${target.name}: ${n}/${S2_SESSIONS * 2} sockets open`));
+  let delivered = 0;
+  let expected = 0;
+  clients.forEach((c, i) => {
+    const peerPrefix = `s2-${i ^ 1}-`;
+    c.onMessage = (m) => {
+      if (m.clientId?.startsWith(peerPrefix)) delivered++;
+    };
+  });
+  const latencies = [];
+  let acks = 0;
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async (c, i) => {
+      for (let k = 0; k < S2_PER_SOCKET; k++) {
+        const t0 = performance.now();
+        const ack = await c.send(`s2-${i}-${k}`, `message ${k} from socket ${i}`);
+        const now = performance.now();
+        latencies.push(now - t0);
+        acks++;
+        expected++;
+        onAck?.(sessions[i >> 1].id, ack.seq, Date.now());
+        if (acks % 500 === 0) progress(`[2] ${target.name}: ${acks}/${clients.length * S2_PER_SOCKET} acks`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  // Deliveries may trail the last ack by a moment.
+  for (let i = 0; i < 50 && delivered < expected; i++) await sleep(100);
+  await Promise.all(clients.map((c) => c.close()));
+  return {
+    acks,
+    acksPerSecond: round(acks / seconds, 0),
+    latencyMs: summary(latencies),
+    deliveries: delivered,
+    deliveryRate: round(delivered / expected, 4),
+    sessionIds: sessions.map((s) => s.id),
+  };
+}
+
+async function scenario3(target) {
+  const s = await target.session(5000);
+  const clients = await openMany(S3_SOCKETS, () => s.socket(), 25, (n) => progress(`[3] ${target.name}: ${n}/${S3_SOCKETS} sockets open`));
+  const sender = clients[0];
+  const times = [];
+  for (let k = 0; k < S3_MESSAGES; k++) {
+    const clientId = `s3-${k}`;
+    let remaining = clients.length;
+    let t0 = 0;
+    const all = new Promise((resolve) => {
+      for (const c of clients) {
+        c.onMessage = (m) => {
+          if (m.clientId === clientId && --remaining === 0) resolve(performance.now());
+        };
+      }
+    });
+    t0 = performance.now();
+    await sender.send(clientId, `fan-out ${k}`);
+    times.push((await all) - t0);
+    progress(`[3] ${target.name}: ${k + 1}/${S3_MESSAGES} messages delivered to all ${clients.length}`);
+  }
+  await Promise.all(clients.map((c) => c.close()));
+  return { sockets: clients.length, allReceivedMs: summary(times) };
+}
+
+async function seedHistory(databaseUrl) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  const userId = "bench-history";
+  const id = crypto.randomUUID();
+  try {
+    await db.query(
+      `insert into chat_sessions (id, user_id, agent_type, status, message_count, last_seq, expires_at)
+       values ($1, $2, 'primary', 'active', $3, $3, now() + interval '1 day')`,
+      [id, userId, S4_MESSAGES],
+    );
+    await db.query(
+      `insert into chat_messages (session_id, user_id, seq, direction, content, message_type, created_at)
+       select $1, $2, g, case when g % 2 = 0 then 'outgoing' else 'incoming' end,
+              'history message ' || g || ' ' || repeat('x', 80), 'text', now() - (($3 - g) || ' seconds')::interval
+       from generate_series(1, $3) g`,
+      [id, userId, S4_MESSAGES],
+    );
+    await db.query("analyze chat_messages");
+  } finally {
+    await db.end();
+  }
+  return { id, userId };
+}
+
+const HISTORY_CASES = () => [
+  { name: "keyset start", query: { after: 0 }, sql: "seq > $2 order by seq limit 51", arg: 0 },
+  { name: "keyset middle", query: { after: S4_MESSAGES / 2 }, sql: "seq > $2 order by seq limit 51", arg: S4_MESSAGES / 2 },
+  { name: "keyset end", query: {}, sql: "seq < $2 order by seq desc limit 51", arg: S4_MESSAGES + 1 },
+  { name: "offset start", query: { offset: 0 }, sql: "true order by seq offset $2 limit 51", arg: 0 },
+  { name: "offset middle", query: { offset: S4_MESSAGES / 2 }, sql: "true order by seq offset $2 limit 51", arg: S4_MESSAGES / 2 },
+  { name: "offset end", query: { offset: S4_MESSAGES - 50 }, sql: "true order by seq offset $2 limit 51", arg: S4_MESSAGES - 50 },
+];
+
+async function scenario4(url, databaseUrl, history) {
+  const token = await tokenFor(history.userId);
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  const results = {};
+  try {
+    for (const c of HISTORY_CASES()) {
+      const e2e = [];
+      const page = [];
+      const floor = [];
+      const qs = new URLSearchParams({ limit: "50", ...Object.fromEntries(Object.entries(c.query).map(([k, v]) => [k, String(v)])) });
+      for (let i = 0; i < S4_READS; i++) {
+        const t0 = performance.now();
+        const res = await fetch(`${url}/api/sessions/${history.id}/history?${qs}`, { headers: { authorization: `Bearer ${token}` } });
+        const body = await res.json();
+        e2e.push(performance.now() - t0);
+        if (res.status !== 200 || body.messages.length !== 50) throw new Error(`history ${c.name}: ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+        const timing = res.headers.get("server-timing") ?? "";
+        const dur = timing.match(/page;dur=([\d.]+)/);
+        if (dur) page.push(Number(dur[1]));
+        // The floor: the same page straight from PostgreSQL over TCP on a warm connection.
+        const t1 = performance.now();
+        await db.query(`select * from chat_messages where session_id = $1 and ${c.sql}`, [history.id, c.arg]);
+        floor.push(performance.now() - t1);
+        if (i % 20 === 0) progress(`[4] history ${c.name}: ${i}/${S4_READS} reads`);
+      }
+      results[c.name] = { e2eMs: summary(e2e), queryInWorkerMs: summary(page), postgresDirectMs: summary(floor) };
+    }
+  } finally {
+    await db.end();
+  }
+  return results;
+}
+
+/** Outbox lag: a statement trigger in the bench database NOTIFYs each committed batch. */
+async function listenOutbox(databaseUrl) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  await db.query(`
+    create or replace function bench_outbox_notify() returns trigger language plpgsql as $$
+    declare r record;
+    begin
+      for r in select session_id, max(seq) as seq from new_rows group by session_id loop
+        perform pg_notify('bench_outbox', r.session_id || ' ' || r.seq);
+      end loop;
+      return null;
+    end $$;
+    drop trigger if exists bench_outbox on chat_messages;
+    create trigger bench_outbox after insert on chat_messages referencing new table as new_rows
+      for each statement execute function bench_outbox_notify();`);
+  const acked = new Map(); // sessionId → Map(seq → ack time)
+  const lags = [];
+  db.on("notification", ({ payload }) => {
+    const at = Date.now();
+    const [sessionId, seq] = payload.split(" ");
+    const pending = acked.get(sessionId);
+    if (!pending) return;
+    for (const [s, t] of pending) {
+      if (s <= Number(seq)) {
+        lags.push(at - t);
+        pending.delete(s);
+      }
+    }
+  });
+  await db.query("listen bench_outbox");
+  return {
+    onAck(sessionId, seq, at) {
+      if (!acked.has(sessionId)) acked.set(sessionId, new Map());
+      acked.get(sessionId).set(seq, at);
+    },
+    lags,
+    unseen: () => [...acked.values()].reduce((n, m) => n + m.size, 0),
+    async close() {
+      await db.query("drop trigger if exists bench_outbox on chat_messages");
+      await db.end();
+    },
+  };
+}
+
+async function verifyPostgres(databaseUrl, sessionIds, perSession) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query(
+      `select session_id, count(*)::int as n, count(distinct seq)::int as distinct_seqs, min(seq)::int as min, max(seq)::int as max
+       from chat_messages where session_id = any($1) group by session_id`,
+      [sessionIds],
+    );
+    const rowsTotal = rows.reduce((n, r) => n + r.n, 0);
+    const gapFree = rows.length === sessionIds.length && rows.every((r) => r.n === perSession && r.distinct_seqs === r.n && r.min === 1 && r.max === r.n);
+    return { rows: rowsTotal, gapFree };
+  } finally {
+    await db.end();
+  }
+}
+
+function workerdRssMiB(pgid) {
+  const out = execFileSync("ps", ["-o", "rss=,comm=", "-g", String(pgid)], { encoding: "utf8" });
+  const kib = out
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([, comm]) => comm === "workerd")
+    .reduce((n, [rss]) => n + Number(rss), 0);
+  return round(kib / 1024, 1);
+}
+
+async function scenario6(target, pgid) {
+  const before = workerdRssMiB(pgid);
+  const perSession = 10;
+  const sessions = [];
+  for (let i = 0; i < S6_SOCKETS / perSession; i++) sessions.push(await target.session(9000 + i));
+  const clients = await openMany(S6_SOCKETS, (i) => sessions[Math.floor(i / perSession)].socket(), 40, (n) => progress(`[6] ${target.name}: ${n}/${S6_SOCKETS} sockets open`));
+  // Let every object go idle and hibernate (~10 s locally).
+  for (let s = S6_WAIT_SECONDS; s > 0; s--) {
+    progress(`[6] ${target.name}: ${S6_SOCKETS} idle sockets, measuring in ${s} s`);
+    await sleep(1000);
+  }
+  const after = workerdRssMiB(pgid);
+  await Promise.all(clients.map((c) => c.close()));
+  return { sockets: S6_SOCKETS, workerdRssMiB: after, rssBeforeMiB: before, perSocketKiB: round(((after - before) * 1024) / S6_SOCKETS, 1) };
+}
+
+function bundleGzipKiB(configArgs) {
+  const out = mkdtempSync(join(tmpdir(), "edge-chat-bundle-"));
+  try {
+    execFileSync(join(ROOT, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", out, ...configArgs], {
+      cwd: ROOT,
+      stdio: "ignore",
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" },
+    });
+    const files = readdirSync(out).filter((f) => /\.(m?js|wasm)$/.test(f));
+    const raw = files.reduce((n, f) => n + statSync(join(out, f)).size, 0);
+    const gz = files.reduce((n, f) => n + gzipSync(readFileSync(join(out, f))).length, 0);
+    return { rawKiB: round(raw / 1024, 1), gzipKiB: round(gz / 1024, 1) };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+async function main() {
+  const startedAt = new Date();
+  progress("starting PostgreSQL database, proxy and both Workers", true);
+  const databaseUrl = await benchDatabase();
+  const db = await startDatabase({ databaseUrl });
+  const state = mkdtempSync(join(tmpdir(), "edge-chat-bench-"));
+  const ours = await startWorker({
+    port: await freePort(),
+    databaseUrl,
+    proxyUrl: db.proxyUrl,
+    jwtSecret: JWT_SECRET,
+    vars: BENCH_VARS,
+    persistTo: join(state, "ours"),
+    stdio: process.env.BENCH_LOGS ? "inherit" : "ignore",
+  });
+  const ref = await startWorker({
+    port: await freePort(),
+    config: join(ROOT, "bench", "reference", "wrangler.toml"),
+    persistTo: join(state, "reference"),
+    stdio: process.env.BENCH_LOGS ? "inherit" : "ignore",
+  });
+  const product = productTarget(ours.url);
+  const reference = referenceTarget(ref.url);
+  const results = { startedAt: startedAt.toISOString(), machine: machine(), scenarios: {} };
+  try {
+    const r1 = { ours: await scenario1(product), reference: await scenario1(reference) };
+    results.scenarios.sequential = r1;
+
+    const outbox = await listenOutbox(databaseUrl);
+    const ours2 = await scenario2(product, { onAck: outbox.onAck });
+    for (let i = 0; i < 100 && outbox.unseen() > 0; i++) await sleep(100);
+    const pgCheck = await verifyPostgres(databaseUrl, ours2.sessionIds, S2_PER_SOCKET * 2);
+    await outbox.close();
+    const ref2 = await scenario2(reference);
+    delete ours2.sessionIds;
+    delete ref2.sessionIds;
+    results.scenarios.concurrent = { ours: ours2, reference: ref2 };
+    results.scenarios.outbox = {
+      ours: { lagMs: summary(outbox.lags), acks: ours2.acks, rowsInPostgres: pgCheck.rows, missing: outbox.unseen(), gapFree: pgCheck.gapFree },
+    };
+
+    results.scenarios.fanout = { ours: await scenario3(product), reference: await scenario3(reference) };
+
+    progress("[4] seeding a session with 100,000 messages", true);
+    const history = await seedHistory(databaseUrl);
+    results.scenarios.history = await scenario4(ours.url, databaseUrl, history);
+
+    results.scenarios.footprint = {
+      ours: { ...(await scenario6(product, ours.pid)), bundle: bundleGzipKiB([]) },
+      reference: { ...(await scenario6(reference, ref.pid)), bundle: bundleGzipKiB(["--config", join(ROOT, "bench", "reference", "wrangler.toml")]) },
+    };
+  } finally {
+    progressDone();
+    await ours.stop();
+    await ref.stop();
+    await db.stop();
+    rmSync(state, { recursive: true, force: true });
+  }
+  results.finishedAt = new Date().toISOString();
+
+  const dir = join(ROOT, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+  const table = renderTable(results);
+  writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(dir, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(dir, "latest.md"), table);
+  writeFileSync(join(dir, "latest.svg"), renderChart(results));
+  updateReadme(join(ROOT, "README.md"), table);
+  console.log(table);
+  console.log(`results: bench/results/${stamp}.json, latest.{json,md,svg}; README updated`);
+}
+
+function machine() {
+  const cpus = execFileSync("nproc", { encoding: "utf8" }).trim();
+  return { node: process.version, cpus: Number(cpus), platform: process.platform };
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    progressDone();
+    console.error(err);
+    process.exit(1);
+  },
+);
