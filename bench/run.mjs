@@ -24,6 +24,8 @@ const S4_MESSAGES = Number(process.env.BENCH_S4_MESSAGES ?? 100_000);
 const S4_READS = Number(process.env.BENCH_S4_READS ?? 200);
 const S6_SOCKETS = Number(process.env.BENCH_S6_SOCKETS ?? 1000);
 const S6_WAIT_SECONDS = Number(process.env.BENCH_S6_WAIT_SECONDS ?? 20);
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(Number)) : null;
+const runs = (n) => !ONLY || ONLY.has(n);
 const JWT_SECRET = "bench-secret-0123456789abcdef0123456789";
 
 // The product runs with its limits switched far up: the checks still run on every message.
@@ -374,7 +376,7 @@ async function main() {
     databaseUrl,
     proxyUrl: db.proxyUrl,
     jwtSecret: JWT_SECRET,
-    vars: BENCH_VARS,
+    vars: { ...BENCH_VARS, ...JSON.parse(process.env.BENCH_VARS ?? "{}") },
     persistTo: join(state, "ours"),
     stdio: process.env.BENCH_LOGS ? "inherit" : "ignore",
   });
@@ -388,29 +390,32 @@ async function main() {
   const reference = referenceTarget(ref.url);
   const results = { startedAt: startedAt.toISOString(), machine: machine(), scenarios: {} };
   try {
-    const r1 = { ours: await scenario1(product), reference: await scenario1(reference) };
-    results.scenarios.sequential = r1;
+    if (runs(1)) results.scenarios.sequential = { ours: await scenario1(product), reference: await scenario1(reference) };
 
-    const outbox = await listenOutbox(databaseUrl);
-    const ours2 = await scenario2(product, { onAck: outbox.onAck });
-    for (let i = 0; i < 100 && outbox.unseen() > 0; i++) await sleep(100);
-    const pgCheck = await verifyPostgres(databaseUrl, ours2.sessionIds, S2_PER_SOCKET * 2);
-    await outbox.close();
-    const ref2 = await scenario2(reference);
-    delete ours2.sessionIds;
-    delete ref2.sessionIds;
-    results.scenarios.concurrent = { ours: ours2, reference: ref2 };
-    results.scenarios.outbox = {
-      ours: { lagMs: summary(outbox.lags), acks: ours2.acks, rowsInPostgres: pgCheck.rows, missing: outbox.unseen(), gapFree: pgCheck.gapFree },
-    };
+    if (runs(2) || runs(5)) {
+      const outbox = await listenOutbox(databaseUrl);
+      const ours2 = await scenario2(product, { onAck: outbox.onAck });
+      for (let i = 0; i < 100 && outbox.unseen() > 0; i++) await sleep(100);
+      const pgCheck = await verifyPostgres(databaseUrl, ours2.sessionIds, S2_PER_SOCKET * 2);
+      await outbox.close();
+      const ref2 = await scenario2(reference);
+      delete ours2.sessionIds;
+      delete ref2.sessionIds;
+      results.scenarios.concurrent = { ours: ours2, reference: ref2 };
+      results.scenarios.outbox = {
+        ours: { lagMs: summary(outbox.lags), acks: ours2.acks, rowsInPostgres: pgCheck.rows, missing: outbox.unseen(), gapFree: pgCheck.gapFree },
+      };
+    }
 
-    results.scenarios.fanout = { ours: await scenario3(product), reference: await scenario3(reference) };
+    if (runs(3)) results.scenarios.fanout = { ours: await scenario3(product), reference: await scenario3(reference) };
 
-    progress("[4] seeding a session with 100,000 messages", true);
-    const history = await seedHistory(databaseUrl);
-    results.scenarios.history = await scenario4(ours.url, databaseUrl, history);
+    if (runs(4)) {
+      progress(`[4] seeding a session with ${S4_MESSAGES.toLocaleString("en-US")} messages`, true);
+      const history = await seedHistory(databaseUrl);
+      results.scenarios.history = await scenario4(ours.url, databaseUrl, history);
+    }
 
-    results.scenarios.footprint = {
+    if (runs(6)) results.scenarios.footprint = {
       ours: { ...(await scenario6(product, ours.pid)), bundle: bundleGzipKiB([]) },
       reference: { ...(await scenario6(reference, ref.pid)), bundle: bundleGzipKiB(["--config", join(ROOT, "bench", "reference", "wrangler.toml")]) },
     };

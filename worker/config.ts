@@ -27,6 +27,9 @@ const configSchema = z.object({
   SESSION_CREATE_WINDOW_SECONDS: intVar(300),
   REPLAY_LIMIT: intVar(1000),
   OUTBOX_MAX_BACKOFF_SECONDS: z.coerce.number().positive().default(30),
+  OUTBOX_FLUSH_DELAY_MS: z.coerce.number().int().min(0).default(25),
+  OUTBOX_FLUSH_INTERVAL_MS: z.coerce.number().int().min(0).default(250),
+  OUTBOX_WRITERS: intVar(4),
   VERSION: z.string().default("0.1.0"),
 });
 

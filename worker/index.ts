@@ -170,6 +170,7 @@ async function scheduled(_controller: ScheduledController, env: Env, ctx: Execut
 
 export { ChatSession } from "./session/chat-session";
 export { RateLimiter } from "./rate-limiter";
+export { OutboxWriter } from "./outbox-writer";
 export type { AppRouter } from "./routers";
 
 export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;

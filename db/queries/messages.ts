@@ -5,37 +5,60 @@ import type { Database } from "./sessions";
 
 export type NewMessageRow = typeof chatMessages.$inferInsert;
 
+/** One session's outbox batch: its messages as a JSON array, and a status change to record. */
+export interface OutboxItem {
+  sessionId: string;
+  /** JSON array of rows (see SessionStore.outboxBatch), each with its session_id. */
+  rows: string;
+  /** Moves the session to active (from idle or resolved) or idle (from active); never overrides ended/expired. */
+  status: "active" | "idle" | null;
+}
+
 /**
- * Writes one outbox batch from a session's Durable Object, in one transaction: the messages (a row
- * already there, from a flush whose acknowledgement was lost, is skipped) and the session's summary.
- * `status` moves the session to active (from idle or resolved) or idle (from active) and never
- * overrides a status set since (ended, expired).
+ * Writes the outbox batches of many sessions in a single statement (atomic, one round trip): the
+ * messages (a row already there, from a flush whose answer was lost, is skipped by the unique
+ * (session_id, seq)) and each session's summary. Returns the rows inserted per item, in order.
  */
-export async function writeOutbox(
-  db: Database,
-  sessionId: string,
-  rows: NewMessageRow[],
-  status: "active" | "idle" | null,
-) {
-  return db.transaction(async (tx) => {
-    const inserted = rows.length > 0
-      ? await tx.insert(chatMessages).values(rows).onConflictDoNothing().returning({ seq: chatMessages.seq })
-      : [];
-    const lastSeq = Math.max(0, ...rows.map((r) => r.seq));
-    const lastAt = rows.reduce<Date | null>((a, r) => (r.createdAt && (!a || r.createdAt > a) ? r.createdAt : a), null);
-    const from = status === "active" ? sql`('idle', 'resolved')` : sql`('active')`;
-    await tx
-      .update(chatSessions)
-      .set({
-        lastSeq: sql`greatest(${chatSessions.lastSeq}, ${lastSeq})`,
-        messageCount: sql`${chatSessions.messageCount} + ${inserted.length}`,
-        ...(lastAt ? { lastActivityAt: sql`greatest(${chatSessions.lastActivityAt}, ${lastAt.toISOString()}::timestamptz)` } : {}),
-        ...(status ? { status: sql`case when ${chatSessions.status} in ${from} then ${status} else ${chatSessions.status} end` } : {}),
-        updatedAt: sql`now()`,
-      })
-      .where(eq(chatSessions.id, sessionId));
-    return inserted.length;
-  });
+export async function writeOutboxes(db: Database, items: OutboxItem[]): Promise<number[]> {
+  const rows = `[${items.map((i) => i.rows.slice(1, -1)).filter((r) => r.length > 0).join(",")}]`;
+  const sessions = JSON.stringify(
+    items.map((i) => ({ session_id: i.sessionId, status: i.status, from_statuses: i.status === "active" ? "{idle,resolved}" : "{active}" })),
+  );
+  const result = (await db.execute(sql`
+    with batch as (
+      select * from json_to_recordset(${rows}::json) as b(
+        session_id uuid, id uuid, seq integer, client_id text, user_id text, direction text, content text,
+        message_type text, metadata jsonb, agent_info jsonb, parent_id uuid, created_ms bigint)
+    ), sess as (
+      select * from json_to_recordset(${sessions}::json) as s(session_id uuid, status text, from_statuses text[])
+    ), ins as (
+      insert into ${chatMessages} (id, session_id, seq, client_id, user_id, direction, content, message_type, metadata, agent_info, parent_id, created_at)
+      select id, session_id, seq, client_id, user_id, direction, content, message_type,
+             coalesce(metadata, '{}'::jsonb), agent_info, parent_id, to_timestamp(created_ms / 1000.0)
+      from batch
+      on conflict do nothing
+      returning session_id
+    ), counts as (
+      select session_id, count(*)::int as n from ins group by session_id
+    ), agg as (
+      select session_id, max(seq) as max_seq, to_timestamp(max(created_ms) / 1000.0) as last_at from batch group by session_id
+    ), upd as (
+      update ${chatSessions} c set
+        last_seq = greatest(c.last_seq, coalesce(agg.max_seq, 0)),
+        message_count = c.message_count + coalesce(counts.n, 0),
+        last_activity_at = greatest(c.last_activity_at, coalesce(agg.last_at, c.last_activity_at)),
+        status = case when s.status is not null and c.status = any(s.from_statuses) then s.status else c.status end,
+        updated_at = now()
+      from sess s
+      left join agg on agg.session_id = s.session_id
+      left join counts on counts.session_id = s.session_id
+      where c.id = s.session_id
+      returning c.id
+    )
+    select s.session_id, coalesce(counts.n, 0)::int as inserted, (select count(*) from upd)::int as updated
+    from sess s left join counts on counts.session_id = s.session_id`)) as unknown as { rows: { session_id: string; inserted: number }[] };
+  const bySession = new Map(result.rows.map((r) => [r.session_id, Number(r.inserted)]));
+  return items.map((i) => bySession.get(i.sessionId) ?? 0);
 }
 
 /** Every clientId a session has stored, for a Durable Object that lost its own storage. */

@@ -2,7 +2,8 @@
 // of its live WebSockets (hibernation API), and the outbox that feeds Postgres.
 import { DurableObject } from "cloudflare:workers";
 import { getSession } from "../../db/queries/sessions";
-import { messageBySeq, sessionClientIds, writeOutbox } from "../../db/queries/messages";
+import { messageBySeq, sessionClientIds } from "../../db/queries/messages";
+import { outboxWriter } from "../outbox-writer";
 import { getConfig, type Config } from "../config";
 import { openDb } from "../db";
 import { CloseCodes, PING_FRAME, PONG_FRAME, clientFrameSchema, type ErrorCode, type ServerFrame } from "../protocol";
@@ -45,8 +46,6 @@ type Frame = ServerFrame<Message, Session>;
 
 /** Outbox rows written to Postgres per transaction (one connection setup for the whole batch). */
 const FLUSH_BATCH = 500;
-/** Delay before the first flush after a message, so a burst shares one flush. */
-const FLUSH_DELAY_MS = 25;
 /** Largest WebSocket frame accepted before parsing. */
 const MAX_FRAME_BYTES = 64 * 1024;
 
@@ -59,6 +58,8 @@ export class ChatSession extends DurableObject<Env> {
   private readonly config: Config;
   private meta: Meta | null;
   private flushScheduled = false;
+  /** When the last flush started (in memory: after a restart the first flush may come early). */
+  private lastFlushAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -217,7 +218,7 @@ export class ChatSession extends DurableObject<Env> {
     };
     // No await between these writes: they commit together, and the output gate holds every
     // outgoing answer and frame until they are durable.
-    this.store.append(message);
+    this.store.append(message, verdict.tat);
     const reactivated = session.status === "idle" || session.status === "resolved";
     meta.tat = verdict.tat;
     meta.session = {
@@ -228,13 +229,20 @@ export class ChatSession extends DurableObject<Env> {
       updatedAt: createdAt,
       ...(reactivated ? { status: "active" as const } : {}),
     };
-    if (reactivated) meta.statusDirty = true;
-    this.store.saveMeta(meta);
+    if (reactivated) {
+      meta.statusDirty = true;
+      this.store.saveMeta(meta);
+    }
 
     // Every socket gets every message in seq order, the sender's own included (its ack follows).
     this.broadcast({ type: "message", message });
     if (reactivated) this.broadcast({ type: "session", session: meta.session });
-    if (!this.flushScheduled && meta.flushAttempts === 0) await this.scheduleFlush(FLUSH_DELAY_MS);
+    if (!this.flushScheduled && meta.flushAttempts === 0) {
+      // A short delay lets a burst share one flush; under steady load, flushes (each a Postgres
+      // connection) are spaced at least OUTBOX_FLUSH_INTERVAL_MS apart and carry more rows.
+      const { OUTBOX_FLUSH_DELAY_MS: delay, OUTBOX_FLUSH_INTERVAL_MS: interval } = this.config;
+      await this.scheduleFlush(Math.max(delay, this.lastFlushAt + interval - now));
+    }
     return { ok: true, message, duplicate: false };
   }
 
@@ -287,44 +295,47 @@ export class ChatSession extends DurableObject<Env> {
       meta.flushAttempts = 0;
       this.store.saveMeta(meta);
     }
+    if (!this.flushScheduled && this.store.unflushedCount() > 0) {
+      // Messages that arrived during the flush.
+      const { OUTBOX_FLUSH_DELAY_MS: delay, OUTBOX_FLUSH_INTERVAL_MS: interval } = this.config;
+      await this.scheduleFlush(Math.max(delay, this.lastFlushAt + interval - Date.now()));
+      return;
+    }
     await this.scheduleIdleCheck();
   }
 
   /** Writes the outbox to Postgres in batches; false when Postgres could not be reached. */
   private async flush(meta: Meta): Promise<boolean> {
-    let batch = this.store.unflushed(FLUSH_BATCH);
-    if (batch.length === 0 && !meta.statusDirty) return true;
-    const handle = openDb(this.config);
+    let batch = this.store.outboxBatch(FLUSH_BATCH);
+    if (!batch && !meta.statusDirty) return true;
+    this.lastFlushAt = Date.now();
+    const writer = outboxWriter(this.env, meta.session.id, this.config.OUTBOX_WRITERS);
     try {
+      // A backlog (full batches) is written on this one connection; a trickle that arrived during
+      // the write waits for the next flush, so each flush carries many rows.
       for (;;) {
         const status = meta.statusDirty && (meta.session.status === "active" || meta.session.status === "idle") ? meta.session.status : null;
         const dirtyBefore = meta.statusDirty;
-        const inserted = await writeOutbox(
-          handle.db,
-          meta.session.id,
-          batch.map((m) => ({ ...m, createdAt: new Date(m.createdAt) })),
-          status,
-        );
-        if (inserted < batch.length) {
-          // Rows from an earlier flush whose answer was lost; the unique (session_id, seq) kept them single.
-          console.warn(`session ${meta.session.id}: ${batch.length - inserted} of ${batch.length} outbox rows were already in Postgres`);
-        }
-        const first = batch[0]?.seq;
-        const last = batch.at(-1)?.seq;
-        if (first !== undefined && last !== undefined) {
-          this.store.markFlushed(first, last, meta.session.lastSeq - this.config.REPLAY_LIMIT + 1);
+        const inserted = await writer.write({ sessionId: meta.session.id, rows: batch?.json ?? "[]", status });
+        if (batch) {
+          if (inserted < batch.count) {
+            // Rows from an earlier flush whose answer was lost; the unique (session_id, seq) kept them single.
+            console.warn(`session ${meta.session.id}: ${batch.count - inserted} of ${batch.count} outbox rows were already in Postgres`);
+          }
+          this.store.markFlushed(batch.first, batch.last, meta.session.lastSeq - this.config.REPLAY_LIMIT + 1);
         }
         // A status change that arrived while we were writing stays dirty for the next round.
-        if (dirtyBefore && status === meta.session.status) meta.statusDirty = false;
-        this.store.saveMeta(meta);
-        batch = this.store.unflushed(FLUSH_BATCH);
-        if (batch.length === 0 && !meta.statusDirty) return true;
+        if (dirtyBefore && status === meta.session.status) {
+          meta.statusDirty = false;
+          this.store.saveMeta(meta);
+        }
+        const full = batch?.count === FLUSH_BATCH;
+        batch = this.store.outboxBatch(FLUSH_BATCH);
+        if (!meta.statusDirty && (!batch || !full)) return true;
       }
     } catch (err) {
       console.error(`session ${meta.session.id}: outbox flush failed (attempt ${meta.flushAttempts + 1})`, err);
       return false;
-    } finally {
-      void handle.close();
     }
   }
 

@@ -2,7 +2,11 @@
 import type { Message, Session } from "../schemas";
 
 export interface Meta {
-  /** The last known full session, kept current as messages arrive and the session changes. */
+  /**
+   * The last known full session, kept current in memory as messages arrive. Stored when the session
+   * changes; the per-message counters (lastSeq, messageCount, lastActivityAt) and `tat` are stored
+   * with each message instead and restored from the newest one on load.
+   */
   session: Session;
   /** GCRA state of the session's message rate. */
   tat: number;
@@ -26,6 +30,14 @@ interface MessageRow extends Record<string, SqlStorageValue> {
   created_at: number;
 }
 
+/** One outbox batch, serialised by SQLite itself as the JSON Postgres reads it with json_to_recordset. */
+export interface OutboxBatch {
+  json: string;
+  first: number;
+  last: number;
+  count: number;
+}
+
 const columns = "seq, id, client_id, user_id, direction, content, message_type, metadata, agent_info, parent_id, created_at";
 
 export class SessionStore {
@@ -40,11 +52,32 @@ export class SessionStore {
       CREATE INDEX IF NOT EXISTS messages_outbox ON messages (seq) WHERE flushed = 0;
       CREATE TABLE IF NOT EXISTS client_ids (client_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
     `);
+    // v2: the GCRA state rides on each message row; clientIds of held messages live on the row.
+    const columnsNow = sql.exec<{ name: string }>("PRAGMA table_info(messages)").toArray().map((c) => c.name);
+    if (!columnsNow.includes("tat")) sql.exec("ALTER TABLE messages ADD COLUMN tat REAL NOT NULL DEFAULT 0");
+    sql.exec("CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (client_id) WHERE client_id IS NOT NULL");
   }
 
   loadMeta(): Meta | null {
     const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'meta'").toArray()[0];
-    return row ? (JSON.parse(row.v) as Meta) : null;
+    if (!row) return null;
+    const meta = JSON.parse(row.v) as Meta;
+    // Messages stored since the meta row was written carry the current counters.
+    const last = this.sql
+      .exec<{ seq: number; created_at: number; tat: number }>("SELECT seq, created_at, tat FROM messages ORDER BY seq DESC LIMIT 1")
+      .toArray()[0];
+    if (last && last.seq > meta.session.lastSeq) {
+      const lastActivityAt = new Date(last.created_at).toISOString();
+      meta.session = {
+        ...meta.session,
+        messageCount: meta.session.messageCount + (last.seq - meta.session.lastSeq),
+        lastSeq: last.seq,
+        lastActivityAt,
+        updatedAt: lastActivityAt > meta.session.updatedAt ? lastActivityAt : meta.session.updatedAt,
+      };
+      meta.tat = last.tat;
+    }
+    return meta;
   }
 
   saveMeta(meta: Meta) {
@@ -53,7 +86,9 @@ export class SessionStore {
 
   /** The seq a clientId was stored under, if it was. */
   seqForClientId(clientId: string): number | null {
-    const row = this.sql.exec<{ seq: number }>("SELECT seq FROM client_ids WHERE client_id = ?", clientId).toArray()[0];
+    const row = this.sql
+      .exec<{ seq: number }>("SELECT seq FROM messages WHERE client_id = ?1 UNION ALL SELECT seq FROM client_ids WHERE client_id = ?1 LIMIT 1", clientId)
+      .toArray()[0];
     return row?.seq ?? null;
   }
 
@@ -66,14 +101,16 @@ export class SessionStore {
     return row ? toMessage(row, this.sessionId()) : null;
   }
 
-  /** Stores a new message in the outbox; it is durable once the current turn's writes commit. */
-  append(m: Message) {
+  /**
+   * Stores a new message in the outbox, with the rate state after it: one row write per message.
+   * It is durable once the current turn's writes commit.
+   */
+  append(m: Message, tat: number) {
     this.sql.exec(
-      `INSERT INTO messages (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (${columns}, tat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       m.seq, m.id, m.clientId, m.userId, m.direction, m.content, m.messageType,
-      JSON.stringify(m.metadata), m.agentInfo ? JSON.stringify(m.agentInfo) : null, m.parentId, Date.parse(m.createdAt),
+      JSON.stringify(m.metadata), m.agentInfo ? JSON.stringify(m.agentInfo) : null, m.parentId, Date.parse(m.createdAt), tat,
     );
-    if (m.clientId !== null) this.sql.exec("INSERT INTO client_ids (client_id, seq) VALUES (?, ?)", m.clientId, m.seq);
   }
 
   /** Messages with seq > `after`, ascending, at most `limit`. */
@@ -98,6 +135,24 @@ export class SessionStore {
       .map((r) => toMessage(r, sessionId));
   }
 
+  /** The next outbox batch as JSON built by SQLite (no per-row work in JavaScript); null when empty. */
+  outboxBatch(limit: number): OutboxBatch | null {
+    const row = this.sql
+      .exec<{ json: string; first: number | null; last: number | null; count: number }>(
+        `SELECT json_group_array(json_object(
+           'session_id', ?, 'id', id, 'seq', seq, 'client_id', client_id, 'user_id', user_id, 'direction', direction,
+           'content', content, 'message_type', message_type, 'metadata', json(metadata),
+           'agent_info', json(agent_info), 'parent_id', parent_id, 'created_ms', created_at)) AS json,
+           min(seq) AS first, max(seq) AS last, count(*) AS count
+         FROM (SELECT * FROM messages WHERE flushed = 0 ORDER BY seq LIMIT ?)`,
+        this.sessionId(),
+        limit,
+      )
+      .one();
+    if (row.count === 0 || row.first === null || row.last === null) return null;
+    return { json: row.json, first: row.first, last: row.last, count: row.count };
+  }
+
   unflushedCount(): number {
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM messages WHERE flushed = 0").one().n;
   }
@@ -105,6 +160,11 @@ export class SessionStore {
   /** Marks [from, to] as in Postgres and drops flushed messages that fell out of the replay window. */
   markFlushed(from: number, to: number, keepFrom: number) {
     this.sql.exec("UPDATE messages SET flushed = 1 WHERE seq BETWEEN ? AND ?", from, to);
+    // Pruned messages keep their clientId, so a late retry is still recognised.
+    this.sql.exec(
+      "INSERT OR IGNORE INTO client_ids (client_id, seq) SELECT client_id, seq FROM messages WHERE flushed = 1 AND seq < ? AND client_id IS NOT NULL",
+      keepFrom,
+    );
     this.sql.exec("DELETE FROM messages WHERE flushed = 1 AND seq < ?", keepFrom);
   }
 
