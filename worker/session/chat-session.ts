@@ -322,7 +322,7 @@ export class ChatSession extends DurableObject<Env> {
             // Rows from an earlier flush whose answer was lost; the unique (session_id, seq) kept them single.
             console.warn(`session ${meta.session.id}: ${batch.count - inserted} of ${batch.count} outbox rows were already in Postgres`);
           }
-          this.store.markFlushed(batch.first, batch.last, meta.session.lastSeq - this.config.REPLAY_LIMIT + 1);
+          this.store.markFlushed(batch.last, meta.session.lastSeq - this.config.REPLAY_LIMIT + 1);
         }
         // A status change that arrived while we were writing stays dirty for the next round.
         if (dirtyBefore && status === meta.session.status) {

@@ -49,13 +49,29 @@ export class SessionStore {
         direction TEXT NOT NULL, content TEXT NOT NULL, message_type TEXT NOT NULL,
         metadata TEXT NOT NULL, agent_info TEXT, parent_id TEXT, created_at INTEGER NOT NULL,
         flushed INTEGER NOT NULL DEFAULT 0);
-      CREATE INDEX IF NOT EXISTS messages_outbox ON messages (seq) WHERE flushed = 0;
       CREATE TABLE IF NOT EXISTS client_ids (client_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
     `);
     // v2: the GCRA state rides on each message row; clientIds of held messages live on the row.
     const columnsNow = sql.exec<{ name: string }>("PRAGMA table_info(messages)").toArray().map((c) => c.name);
     if (!columnsNow.includes("tat")) sql.exec("ALTER TABLE messages ADD COLUMN tat REAL NOT NULL DEFAULT 0");
     sql.exec("CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (client_id) WHERE client_id IS NOT NULL");
+    // v2: what reached Postgres is a watermark (seqs flush in order), not a flag on every row.
+    sql.exec("DROP INDEX IF EXISTS messages_outbox");
+  }
+
+  private flushedCache: number | undefined;
+
+  /** Every message with seq <= this is in Postgres. */
+  flushedThrough(): number {
+    if (this.flushedCache !== undefined) return this.flushedCache;
+    const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'flushed'").toArray()[0];
+    this.flushedCache = row
+      ? Number(row.v)
+      : // v1 storage kept a per-row flag.
+        this.sql
+          .exec<{ s: number }>("SELECT coalesce((SELECT min(seq) FROM messages WHERE flushed = 0) - 1, (SELECT max(seq) FROM messages), 0) AS s")
+          .one().s;
+    return this.flushedCache;
   }
 
   loadMeta(): Meta | null {
@@ -130,7 +146,7 @@ export class SessionStore {
   unflushed(limit: number): Message[] {
     const sessionId = this.sessionId();
     return this.sql
-      .exec<MessageRow>(`SELECT ${columns} FROM messages WHERE flushed = 0 ORDER BY seq LIMIT ?`, limit)
+      .exec<MessageRow>(`SELECT ${columns} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, this.flushedThrough(), limit)
       .toArray()
       .map((r) => toMessage(r, sessionId));
   }
@@ -144,8 +160,9 @@ export class SessionStore {
            'content', content, 'message_type', message_type, 'metadata', json(metadata),
            'agent_info', json(agent_info), 'parent_id', parent_id, 'created_ms', created_at)) AS json,
            min(seq) AS first, max(seq) AS last, count(*) AS count
-         FROM (SELECT * FROM messages WHERE flushed = 0 ORDER BY seq LIMIT ?)`,
+         FROM (SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?)`,
         this.sessionId(),
+        this.flushedThrough(),
         limit,
       )
       .one();
@@ -154,18 +171,20 @@ export class SessionStore {
   }
 
   unflushedCount(): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM messages WHERE flushed = 0").one().n;
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM messages WHERE seq > ?", this.flushedThrough()).one().n;
   }
 
-  /** Marks [from, to] as in Postgres and drops flushed messages that fell out of the replay window. */
-  markFlushed(from: number, to: number, keepFrom: number) {
-    this.sql.exec("UPDATE messages SET flushed = 1 WHERE seq BETWEEN ? AND ?", from, to);
+  /** Records that everything through `last` is in Postgres; drops what fell out of the replay window. */
+  markFlushed(last: number, keepFrom: number) {
+    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('flushed', ?)", String(last));
+    this.flushedCache = last;
+    const pruneBelow = Math.min(keepFrom, last + 1);
     // Pruned messages keep their clientId, so a late retry is still recognised.
     this.sql.exec(
-      "INSERT OR IGNORE INTO client_ids (client_id, seq) SELECT client_id, seq FROM messages WHERE flushed = 1 AND seq < ? AND client_id IS NOT NULL",
-      keepFrom,
+      "INSERT OR IGNORE INTO client_ids (client_id, seq) SELECT client_id, seq FROM messages WHERE seq < ? AND client_id IS NOT NULL",
+      pruneBelow,
     );
-    this.sql.exec("DELETE FROM messages WHERE flushed = 1 AND seq < ?", keepFrom);
+    this.sql.exec("DELETE FROM messages WHERE seq < ?", pruneBelow);
   }
 
   private sessionIdCache: string | undefined;
