@@ -3,7 +3,7 @@
 //
 // Needs a PostgreSQL server: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres). The
 // bench creates its own database on that server (edge_chat_bench), recreated each run.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import pg from "pg";
 import { SignJWT } from "jose";
-import { ROOT, startDatabase, startWorker } from "../scripts/local-stack.mjs";
+import { ROOT, migratePostgres, startWorker } from "../scripts/local-stack.mjs";
 import { Client, openMany, progress, progressDone, round, sleep, summary } from "./load.mjs";
 import { renderChart, renderTable, updateReadme } from "./report.mjs";
 
@@ -46,6 +46,22 @@ async function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** The Neon-protocol proxy in its own process, as Neon's endpoint would be in production. */
+async function proxyProcess() {
+  const child = spawn(process.execPath, [join(ROOT, "scripts", "pg-proxy.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+  const proxyUrl = await new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`proxy exited with ${code}`)));
+    child.stdout.once("data", (d) => resolve(String(d).trim()));
+  });
+  return {
+    proxyUrl,
+    stop: () => new Promise((resolve) => {
+      child.once("exit", resolve);
+      child.kill("SIGTERM");
+    }),
+  };
 }
 
 async function benchDatabase() {
@@ -369,7 +385,8 @@ async function main() {
   const startedAt = new Date();
   progress("starting PostgreSQL database, proxy and both Workers", true);
   const databaseUrl = await benchDatabase();
-  const db = await startDatabase({ databaseUrl });
+  await migratePostgres(databaseUrl);
+  const db = await proxyProcess();
   const state = mkdtempSync(join(tmpdir(), "edge-chat-bench-"));
   const ours = await startWorker({
     port: await freePort(),

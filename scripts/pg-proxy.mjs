@@ -254,3 +254,13 @@ export async function startPgProxy({ mode = "tcp", pglite, target, port = 0 } = 
     },
   };
 }
+
+// `node scripts/pg-proxy.mjs [port]`: a TCP-mode proxy in a process of its own (the bench uses this,
+// so relaying Postgres bytes does not share a thread with the load generator). Prints its URL.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const proxy = await startPgProxy({ mode: "tcp", port: Number(process.argv[2] ?? 0) });
+  console.log(proxy.url);
+  const stop = () => proxy.close().then(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}

@@ -46,6 +46,8 @@ type Frame = ServerFrame<Message, Session>;
 
 /** Outbox rows written to Postgres per transaction (one connection setup for the whole batch). */
 const FLUSH_BATCH = 500;
+/** How far out the durable backstop alarm for an unflushed outbox is set. */
+const BACKSTOP_MS = 5_000;
 /** Largest WebSocket frame accepted before parsing. */
 const MAX_FRAME_BYTES = 64 * 1024;
 
@@ -57,9 +59,13 @@ export class ChatSession extends DurableObject<Env> {
   private readonly store: SessionStore;
   private readonly config: Config;
   private meta: Meta | null;
-  private flushScheduled = false;
+  /** The in-memory flush timer; the alarm is the durable backstop should this instance go away. */
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private flushing: Promise<boolean> | null = null;
   /** When the last flush started (in memory: after a restart the first flush may come early). */
   private lastFlushAt = 0;
+  /** The alarm as last set (null: none); read from storage when the instance starts. */
+  private alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -68,8 +74,11 @@ export class ChatSession extends DurableObject<Env> {
     this.meta = this.store.loadMeta();
     // Answered by the runtime without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
-    // After a restart (deploy, crash), anything left in the outbox gets a flush scheduled.
-    if (this.meta && this.store.unflushedCount() > 0) void ctx.blockConcurrencyWhile(() => this.scheduleFlush(0));
+    void ctx.blockConcurrencyWhile(async () => {
+      this.alarmAt = await ctx.storage.getAlarm();
+      // After a restart (deploy, crash), anything left in the outbox is flushed soon.
+      if (this.meta && this.store.unflushedCount() > 0) await this.ensureAlarm(Date.now());
+    });
   }
 
   // ---- session state -------------------------------------------------------------------------
@@ -237,12 +246,7 @@ export class ChatSession extends DurableObject<Env> {
     // Every socket gets every message in seq order, the sender's own included (its ack follows).
     this.broadcast({ type: "message", message });
     if (reactivated) this.broadcast({ type: "session", session: meta.session });
-    if (!this.flushScheduled && meta.flushAttempts === 0) {
-      // A short delay lets a burst share one flush; under steady load, flushes (each a Postgres
-      // connection) are spaced at least OUTBOX_FLUSH_INTERVAL_MS apart and carry more rows.
-      const { OUTBOX_FLUSH_DELAY_MS: delay, OUTBOX_FLUSH_INTERVAL_MS: interval } = this.config;
-      await this.scheduleFlush(Math.max(delay, this.lastFlushAt + interval - now));
-    }
+    this.requestFlush(now);
     return { ok: true, message, duplicate: false };
   }
 
@@ -260,21 +264,74 @@ export class ChatSession extends DurableObject<Env> {
 
   // ---- the outbox and the alarm --------------------------------------------------------------
 
-  private async scheduleFlush(delayMs: number) {
-    this.flushScheduled = true;
-    await this.ctx.storage.setAlarm(Date.now() + delayMs);
+  /**
+   * Arranges for the outbox to be written: an in-memory timer (a short delay lets a burst share one
+   * flush; under steady load flushes are spaced OUTBOX_FLUSH_INTERVAL_MS apart and carry more rows),
+   * and, in case this instance goes away first, a durable alarm a few seconds out. While Postgres is
+   * failing, the alarm's backoff owns the retries.
+   */
+  private requestFlush(now: number) {
+    const meta = this.meta;
+    if (!meta || meta.flushAttempts > 0) return;
+    if (!this.flushTimer) {
+      const { OUTBOX_FLUSH_DELAY_MS: delay, OUTBOX_FLUSH_INTERVAL_MS: interval } = this.config;
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        void this.runFlush();
+      }, Math.max(delay, this.lastFlushAt + interval - now));
+    }
+    // Not awaited: the output gate holds the ack until this write is durable too.
+    void this.ensureAlarm(now + BACKSTOP_MS);
+  }
+
+  /** Makes sure the alarm fires no later than `at`. */
+  private async ensureAlarm(at: number) {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
+  }
+
+  private async setAlarm(at: number) {
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
   private async scheduleIdleCheck() {
     const meta = this.meta;
-    if (!meta || meta.session.status !== "active" || this.flushScheduled) return;
-    const at = Date.parse(meta.session.lastActivityAt) + this.config.SESSION_IDLE_MINUTES * 60_000;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+    if (!meta || meta.session.status !== "active") return;
+    await this.ensureAlarm(Date.parse(meta.session.lastActivityAt) + this.config.SESSION_IDLE_MINUTES * 60_000);
+  }
+
+  /** One flush at a time; a failure starts (or continues) the alarm's backoff. */
+  private runFlush(): Promise<boolean> {
+    if (this.flushing) return this.flushing;
+    const meta = this.meta;
+    if (!meta) return Promise.resolve(true);
+    this.flushing = (async () => {
+      let ok = false;
+      try {
+        ok = await this.flush(meta);
+        if (!ok) {
+          meta.flushAttempts += 1;
+          this.store.saveMeta(meta);
+          const backoff = Math.min(this.config.OUTBOX_MAX_BACKOFF_SECONDS * 1000, 250 * 2 ** (meta.flushAttempts - 1));
+          await this.setAlarm(Date.now() + backoff * (0.8 + Math.random() * 0.4));
+        } else if (meta.flushAttempts > 0) {
+          meta.flushAttempts = 0;
+          this.store.saveMeta(meta);
+        }
+        return ok;
+      } finally {
+        this.flushing = null;
+        // Messages that arrived during the flush.
+        if (ok && meta.session.lastSeq > this.store.flushedThrough()) this.requestFlush(Date.now());
+      }
+    })();
+    return this.flushing;
   }
 
   override async alarm(): Promise<void> {
-    this.flushScheduled = false;
+    this.alarmAt = null;
     const meta = this.meta;
     if (!meta) return;
     const idleAt = Date.parse(meta.session.lastActivityAt) + this.config.SESSION_IDLE_MINUTES * 60_000;
@@ -284,23 +341,7 @@ export class ChatSession extends DurableObject<Env> {
       this.store.saveMeta(meta);
       this.broadcast({ type: "session", session: meta.session });
     }
-    if (!(await this.flush(meta))) {
-      meta.flushAttempts += 1;
-      this.store.saveMeta(meta);
-      const backoff = Math.min(this.config.OUTBOX_MAX_BACKOFF_SECONDS * 1000, 250 * 2 ** (meta.flushAttempts - 1));
-      await this.scheduleFlush(backoff * (0.8 + Math.random() * 0.4));
-      return;
-    }
-    if (meta.flushAttempts > 0) {
-      meta.flushAttempts = 0;
-      this.store.saveMeta(meta);
-    }
-    if (!this.flushScheduled && this.store.unflushedCount() > 0) {
-      // Messages that arrived during the flush.
-      const { OUTBOX_FLUSH_DELAY_MS: delay, OUTBOX_FLUSH_INTERVAL_MS: interval } = this.config;
-      await this.scheduleFlush(Math.max(delay, this.lastFlushAt + interval - Date.now()));
-      return;
-    }
+    if (!(await this.runFlush())) return;
     await this.scheduleIdleCheck();
   }
 
@@ -329,9 +370,9 @@ export class ChatSession extends DurableObject<Env> {
           meta.statusDirty = false;
           this.store.saveMeta(meta);
         }
-        const full = batch?.count === FLUSH_BATCH;
+        if (!meta.statusDirty && batch?.count !== FLUSH_BATCH) return true;
         batch = this.store.outboxBatch(FLUSH_BATCH);
-        if (!meta.statusDirty && (!batch || !full)) return true;
+        if (!batch && !meta.statusDirty) return true;
       }
     } catch (err) {
       console.error(`session ${meta.session.id}: outbox flush failed (attempt ${meta.flushAttempts + 1})`, err);

@@ -38,6 +38,9 @@ export interface OutboxBatch {
   count: number;
 }
 
+/** Messages held beyond the replay window before they are pruned (in one go). */
+const PRUNE_CHUNK = 100;
+
 const columns = "seq, id, client_id, user_id, direction, content, message_type, metadata, agent_info, parent_id, created_at";
 
 export class SessionStore {
@@ -60,6 +63,7 @@ export class SessionStore {
   }
 
   private flushedCache: number | undefined;
+  private oldestCache: number | null | undefined;
 
   /** Every message with seq <= this is in Postgres. */
   flushedThrough(): number {
@@ -179,6 +183,10 @@ export class SessionStore {
     this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('flushed', ?)", String(last));
     this.flushedCache = last;
     const pruneBelow = Math.min(keepFrom, last + 1);
+    // Prune in chunks, not on every flush.
+    this.oldestCache ??= this.oldestSeq();
+    if (this.oldestCache === null || this.oldestCache > pruneBelow - PRUNE_CHUNK) return;
+    this.oldestCache = pruneBelow;
     // Pruned messages keep their clientId, so a late retry is still recognised.
     this.sql.exec(
       "INSERT OR IGNORE INTO client_ids (client_id, seq) SELECT client_id, seq FROM messages WHERE seq < ? AND client_id IS NOT NULL",
