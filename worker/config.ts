@@ -1,5 +1,5 @@
 // Runtime configuration: the Worker's vars and secrets, parsed once per isolate with zod.
-import { z } from "zod";
+import * as z from "zod";
 
 const intVar = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 

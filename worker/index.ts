@@ -6,7 +6,7 @@ import { setMetric, timing, type TimingVariables } from "hono/timing";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
-import { z } from "zod";
+import * as z from "zod";
 import { generateOpenApiDocument } from "trpc-to-openapi";
 import { sweepSessions } from "../db/queries/sessions";
 import { ConfigError, getConfig } from "./config";

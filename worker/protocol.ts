@@ -1,6 +1,6 @@
 // The session WebSocket protocol: every frame, both directions, as zod discriminated unions on `type`.
 // Imported by the Durable Object and by client/ so both sides agree on the wire format.
-import { z } from "zod";
+import * as z from "zod";
 
 const noNul = (s: string) => !s.includes("\u0000");
 

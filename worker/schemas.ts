@@ -1,5 +1,5 @@
 // The API's data shapes (zod, shared by tRPC outputs and the OpenAPI document) and row→JSON mappers.
-import { z } from "zod";
+import * as z from "zod";
 import { messageDirections, sessionStatuses, type ChatMessageRow, type ChatSessionRow } from "../db/schema";
 
 const json = z.record(z.string(), z.unknown());

@@ -1,7 +1,8 @@
 // The only initTRPC: router and procedure builders, and error shaping for clients.
 import { initTRPC, TRPCError } from "@trpc/server";
 import type { OpenApiMeta } from "trpc-to-openapi";
-import { ZodError, z } from "zod";
+import * as z from "zod";
+import { ZodError } from "zod";
 import type { Context } from "./context";
 import { isDatabaseUnavailable } from "./db";
 

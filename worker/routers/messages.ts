@@ -1,6 +1,6 @@
 // Message procedures: send (through the session's Durable Object) and history paging.
 import { TRPCError } from "@trpc/server";
-import { z } from "zod";
+import * as z from "zod";
 import { loadSession } from "../access";
 import { tooManyRequests } from "../errors";
 import { historyPage, pendingFor } from "../history";

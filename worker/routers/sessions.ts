@@ -1,7 +1,7 @@
 // Session procedures: create, read, list, rename, end, resume, resolve.
 import { TRPCError } from "@trpc/server";
 import { inArray, notInArray } from "drizzle-orm";
-import { z } from "zod";
+import * as z from "zod";
 import {
   createSession,
   decodeListCursor,

@@ -1,5 +1,5 @@
 // User procedures: per-user statistics.
-import { z } from "zod";
+import * as z from "zod";
 import { userStats } from "../../db/queries/sessions";
 import { sessionStatuses } from "../../db/schema";
 import { assertUserAccess } from "../access";

@@ -10,7 +10,7 @@ import { CloseCodes, PING_FRAME, PONG_FRAME, clientFrameSchema, type ErrorCode, 
 import { gcra } from "../rate-limit";
 import { toMessage, toSession, type Message, type Session } from "../schemas";
 import { SessionStore, type Meta } from "./store";
-import { z } from "zod";
+import * as z from "zod";
 
 /** What Postgres may not have yet: see pending(). */
 export interface Pending {
