@@ -342,6 +342,7 @@ export class ChatSession extends DurableObject<Env> {
       this.broadcast({ type: "session", session: meta.session });
     }
     if (!(await this.runFlush())) return;
+    this.store.persistFlushed();
     await this.scheduleIdleCheck();
   }
 
@@ -360,8 +361,9 @@ export class ChatSession extends DurableObject<Env> {
         const inserted = await writer.write({ sessionId: meta.session.id, rows: batch?.json ?? "[]", status });
         if (batch) {
           if (inserted < batch.count) {
-            // Rows from an earlier flush whose answer was lost; the unique (session_id, seq) kept them single.
-            console.warn(`session ${meta.session.id}: ${batch.count - inserted} of ${batch.count} outbox rows were already in Postgres`);
+            // Rows written before a restart (the stored watermark trails) or by a flush whose answer
+            // was lost; the unique (session_id, seq) kept them single.
+            console.log(`session ${meta.session.id}: ${batch.count - inserted} of ${batch.count} outbox rows were already in Postgres`);
           }
           this.store.markFlushed(batch.last, meta.session.lastSeq - this.config.REPLAY_LIMIT + 1);
         }

@@ -178,14 +178,20 @@ export class SessionStore {
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM messages WHERE seq > ?", this.flushedThrough()).one().n;
   }
 
-  /** Records that everything through `last` is in Postgres; drops what fell out of the replay window. */
-  markFlushed(last: number, keepFrom: number) {
-    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('flushed', ?)", String(last));
+  /**
+   * Records that everything through `last` is in Postgres and drops what fell out of the replay
+   * window. The watermark is kept in memory and stored only now and then (`persist`, or when
+   * pruning): a stale stored watermark after a restart only means some rows are written again,
+   * which Postgres skips (unique session_id, seq). That saves a storage commit per flush.
+   */
+  markFlushed(last: number, keepFrom: number, persist = false) {
     this.flushedCache = last;
     const pruneBelow = Math.min(keepFrom, last + 1);
-    // Prune in chunks, not on every flush.
     this.oldestCache ??= this.oldestSeq();
-    if (this.oldestCache === null || this.oldestCache > pruneBelow - PRUNE_CHUNK) return;
+    // Prune in chunks, not on every flush.
+    const prune = this.oldestCache !== null && this.oldestCache <= pruneBelow - PRUNE_CHUNK;
+    if (persist || prune) this.persistFlushed();
+    if (!prune) return;
     this.oldestCache = pruneBelow;
     // Pruned messages keep their clientId, so a late retry is still recognised.
     this.sql.exec(
@@ -193,6 +199,12 @@ export class SessionStore {
       pruneBelow,
     );
     this.sql.exec("DELETE FROM messages WHERE seq < ?", pruneBelow);
+  }
+
+  /** Stores the in-memory watermark (see markFlushed). */
+  persistFlushed() {
+    if (this.flushedCache === undefined) return;
+    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('flushed', ?)", String(this.flushedCache));
   }
 
   private sessionIdCache: string | undefined;
