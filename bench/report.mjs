@@ -34,6 +34,7 @@ export function rows(r) {
 
   for (const [name, h] of Object.entries(s.history ?? {})) {
     const keyset = name.startsWith("keyset");
+    add(`4 history: ${name}`, "query in Worker p50", h.queryInWorkerMs.p50, h.postgresDirectMs.p50, " ms");
     add(`4 history: ${name}`, "query in Worker p99", h.queryInWorkerMs.p99, h.postgresDirectMs.p99, " ms", keyset ? "≤ 5 ms" : undefined, keyset ? h.queryInWorkerMs.p99 <= 5 : undefined);
     add(`4 history: ${name}`, "HTTP read p50 / p99", h.e2eMs.p50, null, ` / ${fmt(h.e2eMs.p99)} ms`);
   }
@@ -58,7 +59,8 @@ export function renderTable(r) {
   const lines = [
     `Run ${r.startedAt} on ${r.machine.cpus} cores, Node ${r.machine.node}; load generator and servers share the machine. ` +
       "Reference: a bare Durable Object that writes each frame to SQLite, acks and broadcasts. " +
-      "In scenario 4 the reference column is the same page read straight from PostgreSQL over TCP.",
+      "In scenario 4 the reference column is the same page read straight from PostgreSQL over TCP; " +
+      "the in-Worker time (Server-Timing) has 1 ms resolution, as workerd coarsens its clock.",
     "",
     "| scenario | metric | edge-chat | reference | ratio | goal | met |",
     "|---|---|---:|---:|---:|---|---|",

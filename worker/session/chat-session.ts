@@ -66,6 +66,8 @@ export class ChatSession extends DurableObject<Env> {
   private lastFlushAt = 0;
   /** The alarm as last set (null: none); read from storage when the instance starts. */
   private alarmAt: number | null = null;
+  /** The online users last announced (in memory; after a wake-up the next change is announced). */
+  private lastOnline: string | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -419,7 +421,7 @@ export class ChatSession extends DurableObject<Env> {
     server.serializeAttachment(caller satisfies Attachment);
     if (since !== null) this.catchUp(server, meta, since);
     this.sendTo(server, { type: "ready", sessionId: meta.session.id, lastSeq: meta.session.lastSeq });
-    this.broadcastPresence();
+    this.broadcastPresence(undefined, server);
     const headers = new Headers();
     const protocol = request.headers.get("x-accept-protocol");
     if (protocol) headers.set("sec-websocket-protocol", protocol);
@@ -521,9 +523,17 @@ export class ChatSession extends DurableObject<Env> {
     }
   }
 
-  private broadcastPresence(leaving?: WebSocket) {
+  /**
+   * Tells a joining socket who is online, and everyone else only when that set of users changed
+   * (a user's second device joining changes nothing): joins cost O(sockets), not O(sockets²).
+   */
+  private broadcastPresence(leaving?: WebSocket, joined?: WebSocket) {
     const sockets = this.ctx.getWebSockets().filter((ws) => ws !== leaving && ws.readyState === WebSocket.OPEN);
     const online = [...new Set(sockets.map((ws) => (ws.deserializeAttachment() as Attachment).userId))].sort();
-    this.broadcast({ type: "presence", online }, leaving);
+    if (joined) this.sendTo(joined, { type: "presence", online });
+    const key = online.join("\n");
+    if (key === this.lastOnline) return;
+    this.lastOnline = key;
+    this.broadcast({ type: "presence", online }, joined ?? leaving);
   }
 }
