@@ -120,64 +120,103 @@ function referenceTarget(url) {
 
 // ---- scenarios -------------------------------------------------------------------------------
 
-async function scenario1(target) {
+/** Rounds per scenario 1 and 2: the two targets take turns, so drift on a shared machine hits both alike. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+/** Runs `round(target, r)` for both targets, alternating, and returns each target's rounds. */
+async function interleaved(targets, round) {
+  const out = targets.map(() => []);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [i, t] of targets.entries()) out[i].push(await round(t, r));
+  }
+  return out;
+}
+
+async function scenario1Setup(target) {
   const s = await target.session(0);
   const [c] = await openMany(1, s.socket);
   for (let i = 0; i < 200; i++) await c.send(`warm-${i}`, "warm up");
-  const latencies = [];
-  const started = performance.now();
-  for (let i = 0; i < N1; i++) {
-    const t0 = performance.now();
-    await c.send(`s1-${i}`, `sequential message ${i}`);
-    latencies.push(performance.now() - t0);
-    if (i % 200 === 0) progress(`[1] ${target.name}: ${i}/${N1} acks`);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  await c.close();
-  return { acksPerSecond: round(N1 / seconds, 0), latencyMs: summary(latencies) };
+  return {
+    async round(r) {
+      const n = Math.ceil(N1 / ROUNDS);
+      const latencies = [];
+      const started = performance.now();
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await c.send(`s1-${r}-${i}`, `sequential message ${i}`);
+        latencies.push(performance.now() - t0);
+        if (i % 200 === 0) progress(`[1] ${target.name}: round ${r + 1}/${ROUNDS}, ${i}/${n} acks`);
+      }
+      return { n, ms: performance.now() - started, latencies };
+    },
+    close: () => c.close(),
+  };
 }
 
-async function scenario2(target, { onAck } = {}) {
+async function scenario1(product, reference) {
+  const setups = [await scenario1Setup(product), await scenario1Setup(reference)];
+  const rounds = await interleaved(setups, (setup, r) => setup.round(r));
+  await Promise.all(setups.map((x) => x.close()));
+  const [ours, ref] = rounds.map((rs) => {
+    const n = rs.reduce((a, x) => a + x.n, 0);
+    const ms = rs.reduce((a, x) => a + x.ms, 0);
+    return { messages: n, acksPerSecond: round(n / (ms / 1000), 0), latencyMs: summary(rs.flatMap((x) => x.latencies)) };
+  });
+  return { ours, reference: ref };
+}
+
+async function scenario2Setup(target, { onAck } = {}) {
   const sessions = [];
   for (let i = 0; i < S2_SESSIONS; i++) sessions.push(await target.session(1000 + i));
   const clients = await openMany(S2_SESSIONS * 2, (i) => sessions[i >> 1].socket(), 40, (n) => progress(`[2] ${target.name}: ${n}/${S2_SESSIONS * 2} sockets open`));
-  let delivered = 0;
-  let expected = 0;
+  const counts = { delivered: 0, expected: 0, acks: 0 };
   clients.forEach((c, i) => {
     const peerPrefix = `s2-${i ^ 1}-`;
     c.onMessage = (m) => {
-      if (m.clientId?.startsWith(peerPrefix)) delivered++;
+      if (m.clientId?.startsWith(peerPrefix)) counts.delivered++;
     };
   });
-  const latencies = [];
-  let acks = 0;
-  const started = performance.now();
-  await Promise.all(
-    clients.map(async (c, i) => {
-      for (let k = 0; k < S2_PER_SOCKET; k++) {
-        const t0 = performance.now();
-        const ack = await c.send(`s2-${i}-${k}`, `message ${k} from socket ${i}`);
-        const now = performance.now();
-        latencies.push(now - t0);
-        acks++;
-        expected++;
-        onAck?.(sessions[i >> 1].id, ack.seq, Date.now());
-        if (acks % 500 === 0) progress(`[2] ${target.name}: ${acks}/${clients.length * S2_PER_SOCKET} acks`);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  // Deliveries may trail the last ack by a moment.
-  for (let i = 0; i < 50 && delivered < expected; i++) await sleep(100);
-  await Promise.all(clients.map((c) => c.close()));
+  const total = clients.length * S2_PER_SOCKET;
   return {
-    acks,
-    acksPerSecond: round(acks / seconds, 0),
-    latencyMs: summary(latencies),
-    deliveries: delivered,
-    deliveryRate: round(delivered / expected, 4),
     sessionIds: sessions.map((s) => s.id),
+    counts,
+    async round(r) {
+      const perSocket = Math.ceil(S2_PER_SOCKET / ROUNDS);
+      const latencies = [];
+      const started = performance.now();
+      await Promise.all(
+        clients.map(async (c, i) => {
+          for (let k = 0; k < perSocket; k++) {
+            const t0 = performance.now();
+            const ack = await c.send(`s2-${i}-${r}-${k}`, `message ${k} of round ${r} from socket ${i}`);
+            latencies.push(performance.now() - t0);
+            counts.acks++;
+            counts.expected++;
+            onAck?.(sessions[i >> 1].id, ack.seq, Date.now());
+            if (counts.acks % 500 === 0) progress(`[2] ${target.name}: ${counts.acks}/${total} acks`);
+          }
+        }),
+      );
+      const ms = performance.now() - started;
+      // Deliveries may trail the last ack by a moment.
+      for (let i = 0; i < 50 && counts.delivered < counts.expected; i++) await sleep(100);
+      return { n: clients.length * perSocket, ms, latencies };
+    },
+    close: () => Promise.all(clients.map((c) => c.close())),
   };
+}
+
+async function scenario2(product, reference, onAck) {
+  const setups = [await scenario2Setup(product, { onAck }), await scenario2Setup(reference)];
+  const rounds = await interleaved(setups, (setup, r) => setup.round(r));
+  await Promise.all(setups.map((x) => x.close()));
+  const [ours, ref] = rounds.map((rs, i) => {
+    const n = rs.reduce((a, x) => a + x.n, 0);
+    const ms = rs.reduce((a, x) => a + x.ms, 0);
+    const { delivered, expected, acks } = setups[i].counts;
+    return { sessions: S2_SESSIONS, acks, acksPerSecond: round(n / (ms / 1000), 0), latencyMs: summary(rs.flatMap((x) => x.latencies)), deliveries: delivered, deliveryRate: round(delivered / expected, 4) };
+  });
+  return { ours, reference: ref, sessionIds: setups[0].sessionIds };
 }
 
 async function scenario3(target) {
@@ -407,17 +446,14 @@ async function main() {
   const reference = referenceTarget(ref.url);
   const results = { startedAt: startedAt.toISOString(), machine: machine(), scenarios: {} };
   try {
-    if (runs(1)) results.scenarios.sequential = { ours: await scenario1(product), reference: await scenario1(reference) };
+    if (runs(1)) results.scenarios.sequential = await scenario1(product, reference);
 
     if (runs(2) || runs(5)) {
       const outbox = await listenOutbox(databaseUrl);
-      const ours2 = await scenario2(product, { onAck: outbox.onAck });
+      const { ours: ours2, reference: ref2, sessionIds } = await scenario2(product, reference, outbox.onAck);
       for (let i = 0; i < 100 && outbox.unseen() > 0; i++) await sleep(100);
-      const pgCheck = await verifyPostgres(databaseUrl, ours2.sessionIds, S2_PER_SOCKET * 2);
+      const pgCheck = await verifyPostgres(databaseUrl, sessionIds, Math.ceil(S2_PER_SOCKET / ROUNDS) * ROUNDS * 2);
       await outbox.close();
-      const ref2 = await scenario2(reference);
-      delete ours2.sessionIds;
-      delete ref2.sessionIds;
       results.scenarios.concurrent = { ours: ours2, reference: ref2 };
       results.scenarios.outbox = {
         ours: { lagMs: summary(outbox.lags), acks: ours2.acks, rowsInPostgres: pgCheck.rows, missing: outbox.unseen(), gapFree: pgCheck.gapFree },
