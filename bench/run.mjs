@@ -444,7 +444,13 @@ async function main() {
   });
   const product = productTarget(ours.url);
   const reference = referenceTarget(ref.url);
-  const results = { startedAt: startedAt.toISOString(), machine: machine(), scenarios: {} };
+  const results = {
+    startedAt: startedAt.toISOString(),
+    commit: gitCommit(),
+    machine: machine(),
+    settings: { N1, S2_SESSIONS, S2_PER_SOCKET, S3_SOCKETS, S3_MESSAGES, S4_MESSAGES, S4_READS, S6_SOCKETS, ROUNDS, only: process.env.BENCH_ONLY ?? null, vars: process.env.BENCH_VARS ?? null },
+    scenarios: {},
+  };
   try {
     if (runs(1)) results.scenarios.sequential = await scenario1(product, reference);
 
@@ -492,6 +498,14 @@ async function main() {
   updateReadme(join(ROOT, "README.md"), table);
   console.log(table);
   console.log(`results: bench/results/${stamp}.json, latest.{json,md,svg}; README updated`);
+}
+
+function gitCommit() {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+  } catch {
+    return null;
+  }
 }
 
 function machine() {
