@@ -95,6 +95,9 @@ export class ChatSocket {
   private lastHeard = 0;
   private ready = false;
   private resyncing: Promise<void> | null = null;
+  private resyncRun = 0;
+  /** Connects that failed in a row without reaching `ready`. */
+  private failures = 0;
   private readonly WS: WebSocketConstructor;
 
   constructor(private readonly opts: ChatSocketOptions) {
@@ -170,10 +173,44 @@ export class ChatSocket {
       this.ws = null;
       this.stopHeartbeat();
       if (FINAL_CLOSE_CODES.has(ev.code)) return this.finish(ev);
+      if (!this.ready && ++this.failures >= 3) return void this.checkSession();
       this.scheduleReconnect();
     };
     ws.onerror = () => {};
     this.startHeartbeat(ws);
+  }
+
+  /**
+   * A refused upgrade looks like any dropped connection to a browser. After a few in a row, ask the
+   * API (when there is a client) whether the session can still be joined, and stop if not.
+   */
+  private async checkSession() {
+    const client = this.opts.client;
+    if (client) {
+      try {
+        const { session } = await client.sessions.get.query({ sessionId: this.opts.sessionId });
+        if (session.status === "ended" || session.status === "expired") {
+          return this.finish({ code: session.status === "ended" ? 4000 : 4001, reason: `session ${session.status}` });
+        }
+      } catch (err) {
+        const code = (err as { data?: { code?: string } }).data?.code;
+        if (code === "NOT_FOUND" || code === "UNAUTHORIZED" || code === "FORBIDDEN") {
+          return this.finish({ code: 4003, reason: `session not available: ${code}` });
+        }
+      }
+    }
+    this.scheduleReconnect();
+  }
+
+  /** Drops the current connection (without waiting for its close) and dials again with `since`. */
+  private redial() {
+    const ws = this.ws;
+    this.ws = null;
+    this.stopHeartbeat();
+    try {
+      ws?.close(4100, "redial");
+    } catch {}
+    this.scheduleReconnect();
   }
 
   private scheduleReconnect() {
@@ -240,6 +277,7 @@ export class ChatSocket {
       case "ready":
         this.ready = true;
         this.attempts = 0;
+        this.failures = 0;
         if (this.lastSeq < 0) this.lastSeq = frame.lastSeq;
         this.setState("open");
         this.emit("ready", frame);
@@ -279,6 +317,10 @@ export class ChatSocket {
 
   private deliver(message: Message) {
     if (this.resyncing || message.seq <= this.lastSeq) return;
+    if (this.lastSeq >= 0 && message.seq !== this.lastSeq + 1) {
+      // Something was skipped (it should not be): fetch it by reconnecting from what we have.
+      return this.redial();
+    }
     this.lastSeq = message.seq;
     this.emit("message", message);
   }
@@ -305,12 +347,15 @@ export class ChatSocket {
         after = page.nextCursor;
       }
     };
+    const runId = ++this.resyncRun;
     this.resyncing = run()
-      .catch(() => this.ws?.close(4101, "resync failed"))
+      .catch(() => {})
       .finally(() => {
+        if (runId !== this.resyncRun) return;
         this.resyncing = null;
-        // Messages that arrived live during the paging are fetched by reconnecting from lastSeq.
-        this.ws?.close(4102, "resync done");
+        // Whatever arrived live during the paging (or was not paged, on failure) comes by
+        // reconnecting from lastSeq: detach first, so no live frame slips in before that.
+        this.redial();
       });
   }
 

@@ -29,6 +29,9 @@ export function openDb(env: { DATABASE_URL: string; DB_WS_PROXY?: string | undef
     // Workers allow 6 simultaneous outgoing connections per request.
     max: 4,
     connectionTimeoutMillis: 5_000,
+    // A query that hangs must fail rather than hold a request (or an outbox flush) forever.
+    statement_timeout: 15_000,
+    query_timeout: 20_000,
   });
   // A dropped connection must not crash the isolate; the failing query reports it.
   pool.on("error", () => {});

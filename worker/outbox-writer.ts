@@ -34,7 +34,14 @@ export class OutboxWriter extends DurableObject<Env> {
     this.draining = true;
     try {
       await new Promise((r) => setTimeout(r, GATHER_MS));
-      const handle = openDb(getConfig(this.env));
+      let handle: ReturnType<typeof openDb>;
+      try {
+        handle = openDb(getConfig(this.env));
+      } catch (err) {
+        console.error("outbox writer: cannot open the database", err);
+        for (const item of this.queue.splice(0)) item.reject(new Error("outbox write failed"));
+        return;
+      }
       try {
         while (this.queue.length > 0) {
           const items = this.queue.splice(0, MAX_ITEMS);

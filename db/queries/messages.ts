@@ -12,6 +12,8 @@ export interface OutboxItem {
   rows: string;
   /** Moves the session to active (from idle or resolved) or idle (from active); never overrides ended/expired. */
   status: "active" | "idle" | null;
+  /** When the object made that change (ms since epoch). */
+  statusAt: number;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface OutboxItem {
 export async function writeOutboxes(db: Database, items: OutboxItem[]): Promise<number[]> {
   const rows = `[${items.map((i) => i.rows.slice(1, -1)).filter((r) => r.length > 0).join(",")}]`;
   const sessions = JSON.stringify(
-    items.map((i) => ({ session_id: i.sessionId, status: i.status, from_statuses: i.status === "active" ? "{idle,resolved}" : "{active}" })),
+    items.map((i) => ({ session_id: i.sessionId, status: i.status, status_ms: i.statusAt, from_statuses: i.status === "active" ? "{idle,resolved}" : "{active}" })),
   );
   const result = (await db.execute(sql`
     with batch as (
@@ -30,7 +32,7 @@ export async function writeOutboxes(db: Database, items: OutboxItem[]): Promise<
         session_id uuid, id uuid, seq integer, client_id text, user_id text, direction text, content text,
         message_type text, metadata jsonb, agent_info jsonb, parent_id uuid, created_ms bigint)
     ), sess as (
-      select * from json_to_recordset(${sessions}::json) as s(session_id uuid, status text, from_statuses text[])
+      select * from json_to_recordset(${sessions}::json) as s(session_id uuid, status text, status_ms bigint, from_statuses text[])
     ), ins as (
       insert into ${chatMessages} (id, session_id, seq, client_id, user_id, direction, content, message_type, metadata, agent_info, parent_id, created_at)
       select id, session_id, seq, client_id, user_id, direction, content, message_type,
@@ -47,7 +49,13 @@ export async function writeOutboxes(db: Database, items: OutboxItem[]): Promise<
         last_seq = greatest(c.last_seq, coalesce(agg.max_seq, 0)),
         message_count = c.message_count + coalesce(counts.n, 0),
         last_activity_at = greatest(c.last_activity_at, coalesce(agg.last_at, c.last_activity_at)),
-        status = case when s.status is not null and c.status = any(s.from_statuses) then s.status else c.status end,
+        -- The object's change applies unless Postgres saw a newer one: a resolve after the message
+        -- that woke the session, or a resume after the object decided the session was idle.
+        status = case
+          when s.status is null or not (c.status = any(s.from_statuses)) then c.status
+          when s.status = 'active' and c.status = 'resolved' and c.resolved_at > to_timestamp(s.status_ms / 1000.0) then c.status
+          when s.status = 'idle' and c.last_activity_at > to_timestamp(s.status_ms / 1000.0) then c.status
+          else s.status end,
         updated_at = now()
       from sess s
       left join agg on agg.session_id = s.session_id

@@ -85,7 +85,7 @@ export async function createSession(
 }
 
 type SessionPatch = Partial<
-  Pick<typeof chatSessions.$inferInsert, "title" | "status" | "resolvedAt" | "resolutionNotes" | "endedAt" | "endedReason">
+  Pick<typeof chatSessions.$inferInsert, "title" | "status" | "resolvedAt" | "resolutionNotes" | "endedAt" | "endedReason" | "lastActivityAt">
 >;
 
 /** Applies a patch when `guard` holds; returns the updated row, or undefined when the guard failed. */
@@ -98,15 +98,16 @@ export async function updateSession(db: Database, id: string, patch: SessionPatc
   return row;
 }
 
-/** Makes an idle or resolved session active again, within the open-sessions limit. */
+/** Makes an idle or resolved session active again (an active one stays so, its idle clock restarted), within the open-sessions limit. */
 export async function reactivateSession(db: Database, session: { id: string; userId: string; agentType: string }, maxOpen: number) {
   return db.transaction(async (tx) => {
     await lockOpenSessions(tx, session.userId, session.agentType);
     const row = await updateSession(
       tx,
       session.id,
-      { status: "active" },
-      and(inArray(chatSessions.status, ["idle", "resolved"]), sql`${chatSessions.expiresAt} > now()`),
+      // Resuming is activity: the idle clock (here and in the session's object) restarts now.
+      { status: "active", lastActivityAt: new Date() },
+      and(inArray(chatSessions.status, ["idle", "resolved", "active"]), sql`${chatSessions.expiresAt} > now()`),
     );
     if (!row) return undefined;
     const ended = await enforceOpenLimit(tx, session.userId, session.agentType, maxOpen, session.id);

@@ -212,6 +212,16 @@ describe("idle detection", () => {
     await sock.next("session", (f) => f.session.status === "active");
     expect((await call(worker, "GET", `/sessions/${s.id}`, t)).body.session).toMatchObject({ status: "active", lastSeq: 2 });
     await expect.poll(async () => (await sql().query(`select status from chat_sessions where id = $1`, [s.id])).rows[0].status, { timeout: 5_000 }).toBe("active");
+
+    // Quiet again, then resumed: resuming restarts the idle clock rather than idling at once.
+    const idleCount = () => sock.of("session").filter((f) => f.session.status === "idle").length;
+    await sock.until(() => idleCount() === 2, 10_000, "the second idle");
+    expect((await call(worker, "POST", `/sessions/${s.id}/resume`, t)).body.session.status).toBe("active");
+    await sock.next("session", (f) => f.session.status === "active" && sock.frames.indexOf(f) > sock.frames.lastIndexOf(sock.of("session").filter((g) => g.session.status === "idle")[1]!));
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(idleCount()).toBe(2);
+    expect((await call(worker, "GET", `/sessions/${s.id}`, t)).body.session.status).toBe("active");
+    expect((await sql().query(`select status from chat_sessions where id = $1`, [s.id])).rows[0].status).toBe("active");
     await sock.close();
-  }, 30_000);
+  }, 40_000);
 });

@@ -291,4 +291,15 @@ describe("ChatSocket", () => {
     sock.close();
     await expect(sock.send("after close")).rejects.toMatchObject({ code: "CLOSED" });
   });
+
+  it("stops, and fails its pending sends, when the session ended while it was away", async () => {
+    const s = await newSession();
+    const c = await client(s.userId);
+    await c.sessions.end.mutate({ sessionId: s.id });
+    const sock = new ChatSocket({ url: baseUrl(), sessionId: s.id, token: s.token, client: c, WebSocket: ws as never, minReconnectMs: 20, maxReconnectMs: 100 });
+    const closed = new Promise((resolve) => sock.on("state", (state, detail) => state === "closed" && resolve(detail)));
+    const pending = sock.send("anyone?").catch((e) => e);
+    expect(await closed).toEqual({ code: 4000, reason: "session ended" });
+    expect(await pending).toMatchObject({ code: "CLOSED" });
+  });
 });

@@ -17,6 +17,7 @@ import { historyPage, pendingFor, withPending } from "../history";
 import { takeToken } from "../rate-limiter";
 import { jsonObject, pageSchema, sessionListItemSchema, sessionSchema, text, toSession, type SessionFields } from "../schemas";
 import { notifySession, sessionStub } from "../session";
+import type { SessionChange } from "../session/chat-session";
 import { protectedProcedure, router } from "../trpc";
 
 const sessionId = z.uuid({ error: "sessionId must be a UUID" });
@@ -36,9 +37,9 @@ async function page(ctx: { db: Db; env: Env }, row: SessionFields, limit: number
 }
 
 /** Returns the changed session, after telling its object (and so its sockets). */
-async function changed(env: Env, row: SessionFields) {
+async function changed(env: Env, row: SessionFields, change: SessionChange = "status") {
   const session = toSession(row);
-  await notifySession(env, session);
+  await notifySession(env, session, change);
   return session;
 }
 
@@ -122,7 +123,7 @@ export const sessionsRouter = router({
       const session = await loadSession(ctx.db, ctx.user, input.sessionId, "write");
       const closed = ["ended", "expired"] as const;
       const row = await updateSession(ctx.db, session.id, { title: input.title }, notInArray(chatSessions.status, [...closed]));
-      return row ? changed(ctx.env, row) : conflict(session.status, "rename");
+      return row ? changed(ctx.env, row, "renamed") : conflict(session.status, "rename");
     }),
 
   end: protectedProcedure
@@ -148,12 +149,12 @@ export const sessionsRouter = router({
     .mutation(async ({ ctx, input }) => {
       let session = await loadSession(ctx.db, ctx.user, input.sessionId, "write");
       if (session.status === "ended" || session.status === "expired") conflict(session.status, "resume");
-      if (session.status !== "active") {
-        const resumed = await reactivateSession(ctx.db, session, ctx.config.MAX_OPEN_SESSIONS_PER_AGENT);
-        if (!resumed) conflict("expired", "resume");
-        session = resumed.session;
-        await Promise.all([changed(ctx.env, session), ...resumed.ended.map((row) => changed(ctx.env, row))]);
-      }
+      // Also for a session Postgres still calls active: its object may have just found it idle
+      // (not flushed yet). Resuming restarts the idle clock either way, and the object hears of it.
+      const resumed = await reactivateSession(ctx.db, session, ctx.config.MAX_OPEN_SESSIONS_PER_AGENT);
+      if (!resumed) conflict("expired", "resume");
+      session = resumed.session;
+      await Promise.all([changed(ctx.env, session), ...resumed.ended.map((row) => changed(ctx.env, row))]);
       return page(ctx, session, RESUME_PAGE);
     }),
 

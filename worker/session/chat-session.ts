@@ -21,6 +21,9 @@ export interface Pending {
   messages: Message[];
 }
 
+/** What the Worker changed in Postgres: a rename leaves the status alone, anything else sets it. */
+export type SessionChange = "renamed" | "status";
+
 export interface Caller {
   id: string;
   role: "user" | "admin";
@@ -46,6 +49,17 @@ type Frame = ServerFrame<Message, Session>;
 
 /** Outbox rows written to Postgres per transaction (one connection setup for the whole batch). */
 const FLUSH_BATCH = 500;
+/** A flush that has not been answered by then counts as failed (re-sent rows are skipped by Postgres). */
+const WRITE_TIMEOUT_MS = 30_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** How far out the durable backstop alarm for an unflushed outbox is set. */
 const BACKSTOP_MS = 5_000;
 /** Largest WebSocket frame accepted before parsing. */
@@ -119,15 +133,34 @@ export class ChatSession extends DurableObject<Env> {
   }
 
   /** The Worker changed the session in Postgres (rename, resolve, resume, end, expiry): tell everyone. */
-  async changed(session: Session): Promise<void> {
+  async changed(session: Session, change: SessionChange = "status"): Promise<void> {
     const meta = this.meta;
-    if (!meta) {
-      if (session.status === "ended" || session.status === "expired") return;
-      return this.init(session);
+    // An object without state has no sockets to tell; it adopts the session (and its used
+    // clientIds) from Postgres on first use.
+    if (!meta) return;
+    const mine = meta.session;
+    const lastActivityAt = session.lastActivityAt > mine.lastActivityAt ? session.lastActivityAt : mine.lastActivityAt;
+    if (change === "renamed") {
+      // Postgres's status may trail ours (a message woke the session, not flushed yet): keep ours.
+      meta.session = { ...mine, title: session.title, metadata: session.metadata, updatedAt: session.updatedAt };
+    } else if (
+      session.status === "idle" &&
+      mine.status === "active" &&
+      mine.lastSeq > session.lastSeq &&
+      Date.parse(mine.lastActivityAt) + this.config.SESSION_IDLE_MINUTES * 60_000 > Date.now()
+    ) {
+      // The sweep judged by Postgres's last activity; messages it has not seen yet say otherwise.
+      meta.session = { ...mine, updatedAt: session.updatedAt };
+      meta.statusDirty = true;
+      meta.statusAt = Date.now();
+      this.requestFlush(Date.now());
+    } else {
+      // An explicit transition (resolve, resume, end, expiry, the sweep) wins over ours. Keep our
+      // counters: Postgres may not have every message yet.
+      meta.session = { ...session, lastSeq: mine.lastSeq, messageCount: mine.messageCount, lastActivityAt };
+      meta.statusDirty = false;
+      meta.statusAt = null;
     }
-    // Keep our own counters: Postgres may not have every message yet.
-    meta.session = { ...session, lastSeq: meta.session.lastSeq, messageCount: meta.session.messageCount, lastActivityAt: meta.session.lastActivityAt };
-    meta.statusDirty = false;
     this.store.saveMeta(meta);
     this.broadcast({ type: "session", session: meta.session });
     if (session.status === "ended" || session.status === "expired") {
@@ -242,6 +275,7 @@ export class ChatSession extends DurableObject<Env> {
     };
     if (reactivated) {
       meta.statusDirty = true;
+      meta.statusAt = now;
       this.store.saveMeta(meta);
     }
 
@@ -340,6 +374,7 @@ export class ChatSession extends DurableObject<Env> {
     if (meta.session.status === "active" && Date.now() >= idleAt) {
       meta.session = { ...meta.session, status: "idle", updatedAt: new Date().toISOString() };
       meta.statusDirty = true;
+      meta.statusAt = Date.now();
       this.store.saveMeta(meta);
       this.broadcast({ type: "session", session: meta.session });
     }
@@ -360,7 +395,10 @@ export class ChatSession extends DurableObject<Env> {
       for (;;) {
         const status = meta.statusDirty && (meta.session.status === "active" || meta.session.status === "idle") ? meta.session.status : null;
         const dirtyBefore = meta.statusDirty;
-        const inserted = await writer.write({ sessionId: meta.session.id, rows: batch?.json ?? "[]", status });
+        const inserted = await withTimeout(
+          writer.write({ sessionId: meta.session.id, rows: batch?.json ?? "[]", status, statusAt: meta.statusAt ?? Date.now() }),
+          WRITE_TIMEOUT_MS,
+        );
         if (batch) {
           if (inserted < batch.count) {
             // Rows written before a restart (the stored watermark trails) or by a flush whose answer
@@ -441,6 +479,21 @@ export class ChatSession extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    try {
+      await this.onFrame(ws, data);
+    } catch (err) {
+      // Never leave a sender waiting: a failure is an error frame naming its clientId.
+      console.error(`session ${this.meta?.session.id}: frame failed`, err);
+      let clientId: string | undefined;
+      try {
+        const raw = typeof data === "string" ? (JSON.parse(data) as { clientId?: unknown }) : null;
+        if (typeof raw?.clientId === "string") clientId = raw.clientId;
+      } catch {}
+      this.error(ws, "INTERNAL", "the frame could not be processed; retry with the same clientId", clientId);
+    }
+  }
+
+  private async onFrame(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     if (typeof data !== "string") return this.error(ws, "BAD_FRAME", "frames must be JSON text");
     if (data.length > MAX_FRAME_BYTES) return this.error(ws, "PAYLOAD_TOO_LARGE", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
     let raw: unknown;

@@ -14,6 +14,8 @@ export interface Meta {
   flushAttempts: number;
   /** The status in `session` still has to be written to Postgres. */
   statusDirty: boolean;
+  /** When this object set that status (ms): Postgres takes it only if nothing newer happened there. */
+  statusAt?: number | null;
 }
 
 interface MessageRow extends Record<string, SqlStorageValue> {
