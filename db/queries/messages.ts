@@ -3,8 +3,6 @@ import { and, asc, desc, eq, gt, isNotNull, lt, sql } from "drizzle-orm";
 import { chatMessages, chatSessions } from "../schema";
 import type { Database } from "./sessions";
 
-export type NewMessageRow = typeof chatMessages.$inferInsert;
-
 /** One session's outbox batch: its messages as a JSON array, and a status change to record. */
 export interface OutboxItem {
   sessionId: string;

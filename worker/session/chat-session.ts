@@ -47,7 +47,7 @@ interface Attachment {
 
 type Frame = ServerFrame<Message, Session>;
 
-/** Outbox rows written to Postgres per transaction (one connection setup for the whole batch). */
+/** Outbox rows handed to the writer per round. */
 const FLUSH_BATCH = 500;
 /** A flush that has not been answered by then counts as failed (re-sent rows are skipped by Postgres). */
 const WRITE_TIMEOUT_MS = 30_000;
@@ -93,7 +93,7 @@ export class ChatSession extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
       // After a restart (deploy, crash), anything left in the outbox is flushed soon.
-      if (this.meta && this.store.unflushedCount() > 0) await this.ensureAlarm(Date.now());
+      if (this.meta && this.meta.session.lastSeq > this.store.flushedThrough()) await this.ensureAlarm(Date.now());
     });
   }
 
@@ -390,8 +390,8 @@ export class ChatSession extends DurableObject<Env> {
     this.lastFlushAt = Date.now();
     const writer = outboxWriter(this.env, meta.session.id, this.config.OUTBOX_WRITERS);
     try {
-      // A backlog (full batches) is written on this one connection; a trickle that arrived during
-      // the write waits for the next flush, so each flush carries many rows.
+      // A backlog (full batches) is written round after round; a trickle that arrived during the
+      // write waits for the next flush, so each flush carries many rows.
       for (;;) {
         const status = meta.statusDirty && (meta.session.status === "active" || meta.session.status === "idle") ? meta.session.status : null;
         const dirtyBefore = meta.statusDirty;

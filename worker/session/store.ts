@@ -35,7 +35,6 @@ interface MessageRow extends Record<string, SqlStorageValue> {
 /** One outbox batch, serialised by SQLite itself as the JSON Postgres reads it with json_to_recordset. */
 export interface OutboxBatch {
   json: string;
-  first: number;
   last: number;
   count: number;
 }
@@ -53,30 +52,23 @@ export class SessionStore {
         seq INTEGER PRIMARY KEY, id TEXT NOT NULL, client_id TEXT, user_id TEXT NOT NULL,
         direction TEXT NOT NULL, content TEXT NOT NULL, message_type TEXT NOT NULL,
         metadata TEXT NOT NULL, agent_info TEXT, parent_id TEXT, created_at INTEGER NOT NULL,
-        flushed INTEGER NOT NULL DEFAULT 0);
+        -- GCRA state after this message: the newest row carries the rate limiter's state.
+        tat REAL NOT NULL);
+      -- clientIds of held messages live on their row; those of pruned ones in client_ids.
+      CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (client_id) WHERE client_id IS NOT NULL;
       CREATE TABLE IF NOT EXISTS client_ids (client_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
     `);
-    // v2: the GCRA state rides on each message row; clientIds of held messages live on the row.
-    const columnsNow = sql.exec<{ name: string }>("PRAGMA table_info(messages)").toArray().map((c) => c.name);
-    if (!columnsNow.includes("tat")) sql.exec("ALTER TABLE messages ADD COLUMN tat REAL NOT NULL DEFAULT 0");
-    sql.exec("CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (client_id) WHERE client_id IS NOT NULL");
-    // v2: what reached Postgres is a watermark (seqs flush in order), not a flag on every row.
-    sql.exec("DROP INDEX IF EXISTS messages_outbox");
   }
 
   private flushedCache: number | undefined;
   private oldestCache: number | null | undefined;
 
-  /** Every message with seq <= this is in Postgres. */
+  /** Every message with seq <= this is in Postgres (seqs flush in order, so one watermark says it). */
   flushedThrough(): number {
     if (this.flushedCache !== undefined) return this.flushedCache;
     const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'flushed'").toArray()[0];
-    this.flushedCache = row
-      ? Number(row.v)
-      : // v1 storage kept a per-row flag.
-        this.sql
-          .exec<{ s: number }>("SELECT coalesce((SELECT min(seq) FROM messages WHERE flushed = 0) - 1, (SELECT max(seq) FROM messages), 0) AS s")
-          .one().s;
+    // Never stored: assume nothing held is in Postgres yet (a re-sent row is skipped there).
+    this.flushedCache = row ? Number(row.v) : this.sql.exec<{ s: number }>("SELECT coalesce(min(seq) - 1, 0) AS s FROM messages").one().s;
     return this.flushedCache;
   }
 
@@ -160,24 +152,20 @@ export class SessionStore {
   /** The next outbox batch as JSON built by SQLite (no per-row work in JavaScript); null when empty. */
   outboxBatch(limit: number): OutboxBatch | null {
     const row = this.sql
-      .exec<{ json: string; first: number | null; last: number | null; count: number }>(
+      .exec<{ json: string; last: number | null; count: number }>(
         `SELECT json_group_array(json_object(
            'session_id', ?, 'id', id, 'seq', seq, 'client_id', client_id, 'user_id', user_id, 'direction', direction,
            'content', content, 'message_type', message_type, 'metadata', json(metadata),
            'agent_info', json(agent_info), 'parent_id', parent_id, 'created_ms', created_at)) AS json,
-           min(seq) AS first, max(seq) AS last, count(*) AS count
+           max(seq) AS last, count(*) AS count
          FROM (SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?)`,
         this.sessionId(),
         this.flushedThrough(),
         limit,
       )
       .one();
-    if (row.count === 0 || row.first === null || row.last === null) return null;
-    return { json: row.json, first: row.first, last: row.last, count: row.count };
-  }
-
-  unflushedCount(): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM messages WHERE seq > ?", this.flushedThrough()).one().n;
+    if (row.count === 0 || row.last === null) return null;
+    return { json: row.json, last: row.last, count: row.count };
   }
 
   /**
