@@ -1,6 +1,7 @@
 // Postgres tables: chat sessions and their messages (the system of record).
 import { sql } from "drizzle-orm";
 import {
+  bigint,
   index,
   integer,
   jsonb,
@@ -88,5 +89,27 @@ export const chatMessages = pgTable(
   ],
 );
 
+/**
+ * Outbox rows that can never be written to chat_messages (the session's row is gone, as after a
+ * restore from backup or a deletion on request; or a row Postgres refuses), set aside so the rows
+ * behind them, and other sessions', go on. No foreign key: the session may be exactly what is missing.
+ */
+export const chatDeadLetters = pgTable(
+  "chat_dead_letters",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    sessionId: uuid("session_id").notNull(),
+    seq: integer("seq").notNull(),
+    messageId: uuid("message_id"),
+    /** Why it could not be written (Postgres's message, or the object's). */
+    error: text("error").notNull(),
+    /** The outbox row as JSON text, exactly as the session's object sent it. */
+    payload: text("payload").notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("chat_dead_letters_session_seq_idx").on(t.sessionId, t.seq)],
+);
+
 export type ChatSessionRow = typeof chatSessions.$inferSelect;
 export type ChatMessageRow = typeof chatMessages.$inferSelect;
+export type ChatDeadLetterRow = typeof chatDeadLetters.$inferSelect;

@@ -18,7 +18,15 @@ const configSchema = z.object({
   SESSION_IDLE_MINUTES: z.coerce.number().positive().default(30),
   GUEST_SESSION_TTL_HOURS: intVar(24),
   USER_SESSION_TTL_HOURS: intVar(168),
+  /** Signs the session ids this deployment issues (default: JWT_SECRET); see worker/session-id.ts. */
+  SESSION_ID_SECRET: z.string().min(16, "SESSION_ID_SECRET must be at least 16 characters").optional(),
   MAX_CONTENT_BYTES: intVar(8192),
+  /** Client JSON (metadata of messages, sessions and frames): nesting depth and serialised size. */
+  MAX_JSON_DEPTH: intVar(16),
+  MAX_METADATA_BYTES: intVar(8192),
+  MAX_SESSION_METADATA_BYTES: intVar(16384),
+  MAX_FRAME_BYTES: intVar(65536),
+  MAX_BODY_BYTES: intVar(262144),
   MESSAGE_RATE_PER_MINUTE: intVar(60),
   MESSAGE_BURST: intVar(10),
   HTTP_RATE_LIMIT: intVar(300),
@@ -39,6 +47,17 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** The key session ids are tagged with (see worker/session-id.ts). */
+export const sessionIdSecret = (config: Config): string => (config.SESSION_ID_SECRET ?? config.JWT_SECRET)!;
+
+/** The configured limits for client JSON of a kind. */
+export function jsonLimits(config: Config, kind: "message" | "session") {
+  return {
+    maxDepth: config.MAX_JSON_DEPTH,
+    maxBytes: kind === "message" ? config.MAX_METADATA_BYTES : config.MAX_SESSION_METADATA_BYTES,
+  };
+}
+
 const cache = new WeakMap<object, Config>();
 
 /** Parses the environment once per isolate; a misconfiguration names the offending variable. */
@@ -50,6 +69,10 @@ export function getConfig(env: Env): Config {
     const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new ConfigError(`invalid configuration: ${issues}`);
   }
-  cache.set(env, parsed.data);
-  return parsed.data;
+  const config = parsed.data;
+  if (!config.SESSION_ID_SECRET && !config.JWT_SECRET) {
+    throw new ConfigError("invalid configuration: SESSION_ID_SECRET (or JWT_SECRET) must be set to sign session ids");
+  }
+  cache.set(env, config);
+  return config;
 }

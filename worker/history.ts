@@ -1,4 +1,5 @@
 // Read-your-writes history: Postgres pages merged with what the session's object has not flushed yet.
+import { TRPCError } from "@trpc/server";
 import { messageHistory, type HistoryQuery } from "../db/queries/messages";
 import type { Db } from "./db";
 import { toMessage, type Message, type Session } from "./schemas";
@@ -7,13 +8,16 @@ import type { Pending } from "./session/chat-session";
 
 export type { Pending };
 
-/** The session object's unflushed messages; null when it has none or cannot be asked. */
+/**
+ * The session object's unflushed messages (null when it holds no state). When the object cannot be
+ * asked, the read fails with 503: a page without them would silently leave out acknowledged messages.
+ */
 export async function pendingFor(env: Env, sessionId: string): Promise<Pending | null> {
   try {
     return (await sessionStub(env, sessionId).pending(sessionId)) as Pending | null;
   } catch (err) {
     console.error(`session ${sessionId}: could not read pending messages`, err);
-    return null;
+    throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "the session's live state is unavailable; retry shortly", cause: err });
   }
 }
 

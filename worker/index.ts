@@ -6,18 +6,18 @@ import { setMetric, timing, type TimingVariables } from "hono/timing";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
-import * as z from "zod";
 import { generateOpenApiDocument } from "trpc-to-openapi";
 import { sweepSessions } from "../db/queries/sessions";
 import { ConfigError, getConfig } from "./config";
 import { createContext } from "./context";
-import { openDb, type Db, type DbHandle } from "./db";
+import { isDatabaseUnavailable, openDb, type Db, type DbHandle } from "./db";
 import { appRouter } from "./routers";
 import { authenticate } from "./context";
 import { retryAfterHeader } from "./errors";
 import { takeToken } from "./rate-limiter";
 import { toSession } from "./schemas";
-import { notifySession, sessionStub } from "./session";
+import { mayReachSession, notifySession, sessionStub } from "./session";
+import { sessionIdSchema } from "./session-id";
 import { mountRest } from "./rest";
 
 type AppEnv = { Bindings: Env; Variables: { db: () => Db } & TimingVariables };
@@ -41,11 +41,14 @@ app.use("*", async (c, next) => {
 });
 
 // Bodies are small JSON documents; anything far larger is refused before it is parsed.
-const limitBody = bodyLimit({
-  maxSize: 256 * 1024,
-  onError: () => {
-    throw new HTTPException(413, { message: "request body is larger than 256 KiB" });
-  },
+const limitBody = createMiddleware<AppEnv>((c, next) => {
+  const maxSize = getConfig(c.env).MAX_BODY_BYTES;
+  return bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new HTTPException(413, { message: `request body is larger than ${maxSize} bytes` });
+    },
+  })(c, next);
 });
 
 // Per-client-IP request budget over the HTTP API (and socket upgrades), shared by all instances.
@@ -102,14 +105,21 @@ app.get("/api/sessions/:sessionId/ws", limitIp, async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     return c.json({ code: "UPGRADE_REQUIRED", message: "this endpoint speaks WebSocket only" }, 426);
   }
-  const sessionId = c.req.param("sessionId");
-  if (!z.uuid().safeParse(sessionId).success) {
-    return c.json({ code: "BAD_REQUEST", message: "sessionId must be a UUID" }, 400);
-  }
+  const parsedId = sessionIdSchema.safeParse(c.req.param("sessionId"));
+  if (!parsedId.success) return c.json({ code: "BAD_REQUEST", message: "sessionId must be a UUID" }, 400);
+  const sessionId = parsedId.data;
   const protocols = (c.req.header("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
   const token = c.req.query("token") ?? protocols.find((p) => p.startsWith("bearer."))?.slice("bearer.".length);
   const { user, authError } = await authenticate(token ? `Bearer ${token}` : null, getConfig(c.env));
   if (!user) return c.json({ code: "UNAUTHORIZED", message: authError ?? "missing token (?token= or Sec-WebSocket-Protocol bearer.<jwt>)" }, 401);
+  let reachable: boolean;
+  try {
+    reachable = await mayReachSession(getConfig(c.env), c.get("db"), sessionId);
+  } catch (err) {
+    if (!isDatabaseUnavailable(err)) throw err;
+    return c.json({ code: "SERVICE_UNAVAILABLE", message: "the database is unavailable; retry shortly" }, 503);
+  }
+  if (!reachable) return c.json({ code: "NOT_FOUND", message: `session ${sessionId} not found` }, 404);
   // The object checks ownership (owner or admin) and refuses with 404 before upgrading.
   const headers = new Headers(c.req.raw.headers);
   headers.set("x-session-id", sessionId);

@@ -3,28 +3,80 @@
 // few milliseconds from many sessions and writes them in one statement on one connection. Without
 // it every active session would open a connection per flush, and connection setup, not rows, would
 // be the cost. The session keeps its rows until the writer answers, so nothing is lost if it fails.
+//
+// One statement for many sessions must not let one session's bad row fail them all: when Postgres
+// refuses the statement for its data (not for being unreachable), each session is written on its
+// own, and within a session that still fails the refused rows are found by halving and set aside as
+// dead letters (or all of them, when the session's own row is missing), so the rest go on.
 import { DurableObject } from "cloudflare:workers";
-import { writeOutboxes, type OutboxItem } from "../db/queries/messages";
+import { writeDeadLetters, type DeadLetter } from "../db/queries/dead-letters";
+import { sessionExists, writeOutboxes, type OutboxItem } from "../db/queries/messages";
 import { getConfig } from "./config";
-import { openDb } from "./db";
+import { openDb, type Db } from "./db";
 
 /** How long a writer waits for more batches before it writes. */
 const GATHER_MS = 10;
 /** Session batches per statement. */
 const MAX_ITEMS = 100;
+/** Sessions remembered as needing a write of their own (a bound, not a working size). */
+const MAX_SUSPECTS = 10_000;
 
-interface Waiting extends OutboxItem {
-  resolve: (inserted: number) => void;
+/** A session's batch: its rows, and rows its object could not serialise (to be set aside). */
+export interface WriteItem extends OutboxItem {
+  dead: DeadLetter[];
+}
+
+export interface WriteResult {
+  inserted: number;
+  deadLettered: number;
+}
+
+interface Waiting extends WriteItem {
+  resolve: (result: WriteResult) => void;
   reject: (err: Error) => void;
 }
+
+/** Postgres refused the data itself (class 22 data exception, 23 integrity violation): retrying will not help. */
+export function isDataError(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code.startsWith("22") || code.startsWith("23");
+  }
+  return false;
+}
+
+function postgresMessage(err: unknown): string {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    if (typeof (e as { code?: unknown }).code === "string" && e instanceof Error) {
+      const detail = (e as { detail?: unknown }).detail;
+      return typeof detail === "string" ? `${e.message} (${detail})` : e.message;
+    }
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+interface OutboxRow {
+  seq: number;
+  id: string | null;
+}
+
+const letter = (sessionId: string, row: OutboxRow, error: string): DeadLetter => ({
+  sessionId,
+  seq: row.seq,
+  messageId: row.id,
+  error,
+  payload: JSON.stringify(row),
+});
 
 export class OutboxWriter extends DurableObject<Env> {
   private queue: Waiting[] = [];
   private draining = false;
+  /** Sessions whose last write had to be taken apart: written on their own until one goes through whole. */
+  private suspects = new Set<string>();
 
-  /** Writes one session's batch (with many others); resolves with the rows inserted once committed. */
-  write(item: OutboxItem): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
+  /** Writes one session's batch (with many others); resolves once committed. */
+  write(item: WriteItem): Promise<WriteResult> {
+    return new Promise<WriteResult>((resolve, reject) => {
       this.queue.push({ ...item, resolve, reject });
       if (!this.draining) void this.drain();
     });
@@ -43,18 +95,7 @@ export class OutboxWriter extends DurableObject<Env> {
         return;
       }
       try {
-        while (this.queue.length > 0) {
-          const items = this.queue.splice(0, MAX_ITEMS);
-          try {
-            const inserted = await writeOutboxes(handle.db, items);
-            items.forEach((item, i) => item.resolve(inserted[i] ?? 0));
-          } catch (err) {
-            console.error(`outbox writer: a write of ${items.length} session batches failed`, err);
-            // Each session retries on its own schedule; the message says nothing internal.
-            const failure = new Error("outbox write failed");
-            for (const item of [...items, ...this.queue.splice(0)]) item.reject(failure);
-          }
-        }
+        while (this.queue.length > 0) await this.writeRound(handle.db, this.queue.splice(0, MAX_ITEMS));
       } finally {
         void handle.close();
       }
@@ -62,6 +103,77 @@ export class OutboxWriter extends DurableObject<Env> {
       this.draining = false;
       if (this.queue.length > 0) void this.drain();
     }
+  }
+
+  /** Writes up to MAX_ITEMS batches: together in one statement, or, after a data error, each alone. */
+  private async writeRound(db: Db, items: Waiting[]) {
+    const alone = items.filter((i) => i.dead.length > 0 || this.suspects.has(i.sessionId));
+    const together = items.filter((i) => !alone.includes(i));
+    try {
+      if (together.length > 0) {
+        try {
+          const inserted = await writeOutboxes(db, together);
+          together.forEach((item, i) => item.resolve({ inserted: inserted[i] ?? 0, deadLettered: 0 }));
+        } catch (err) {
+          if (!isDataError(err)) throw err;
+          console.error(`outbox writer: Postgres refused a write of ${together.length} session batches; writing each alone`, postgresMessage(err));
+          alone.push(...together);
+        }
+      }
+      // An error here means unreachable, not refused: what is not resolved yet fails below.
+      for (const item of alone) item.resolve(await this.writeAlone(db, item));
+    } catch (err) {
+      console.error(`outbox writer: a write of ${items.length} session batches failed`, err);
+      // Each session retries on its own schedule; the message says nothing internal.
+      const failure = new Error("outbox write failed");
+      for (const item of [...items, ...this.queue.splice(0)]) item.reject(failure);
+    }
+  }
+
+  /** One session's batch on its own; what Postgres refuses is set aside and the rest is written. */
+  private async writeAlone(db: Db, item: WriteItem): Promise<WriteResult> {
+    await writeDeadLetters(db, item.dead);
+    try {
+      const [inserted = 0] = await writeOutboxes(db, [item]);
+      this.suspects.delete(item.sessionId);
+      return { inserted, deadLettered: item.dead.length };
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+    }
+    if (this.suspects.size >= MAX_SUSPECTS) this.suspects.clear();
+    this.suspects.add(item.sessionId);
+    const rows = JSON.parse(item.rows) as OutboxRow[];
+    if (!(await sessionExists(db, item.sessionId))) {
+      // No row of a session Postgres does not have can be written (restored from an older backup, or
+      // deleted on the customer's request): all of them go aside, for an admin to decide.
+      const error = `session ${item.sessionId} is not in the database`;
+      await writeDeadLetters(db, rows.map((r) => letter(item.sessionId, r, error)));
+      console.error(`outbox writer: ${rows.length} rows set aside: ${error}`);
+      return { inserted: 0, deadLettered: item.dead.length + rows.length };
+    }
+    const result = await this.bisect(db, item, rows);
+    return { inserted: result.inserted, deadLettered: item.dead.length + result.deadLettered };
+  }
+
+  /** Writes `rows`, halving around the ones Postgres refuses; each refused row becomes a dead letter. */
+  private async bisect(db: Db, item: WriteItem, rows: OutboxRow[]): Promise<WriteResult> {
+    try {
+      const [inserted = 0] = await writeOutboxes(db, [{ ...item, rows: JSON.stringify(rows) }]);
+      return { inserted, deadLettered: 0 };
+    } catch (err) {
+      // Nothing to take apart (a batch with no rows, only a status): it retries like an outage.
+      if (!isDataError(err) || rows.length === 0) throw err;
+      if (rows.length === 1) {
+        const error = postgresMessage(err);
+        await writeDeadLetters(db, [letter(item.sessionId, rows[0]!, error)]);
+        console.error(`outbox writer: session ${item.sessionId} seq ${rows[0]!.seq} set aside: ${error}`);
+        return { inserted: 0, deadLettered: 1 };
+      }
+    }
+    const mid = Math.ceil(rows.length / 2);
+    const a = await this.bisect(db, item, rows.slice(0, mid));
+    const b = await this.bisect(db, item, rows.slice(mid));
+    return { inserted: a.inserted + b.inserted, deadLettered: a.deadLettered + b.deadLettered };
   }
 }
 

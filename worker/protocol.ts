@@ -1,23 +1,19 @@
 // The session WebSocket protocol: every frame, both directions, as zod discriminated unions on `type`.
 // Imported by the Durable Object and by client/ so both sides agree on the wire format.
 import * as z from "zod";
-
-const noNul = (s: string) => !s.includes("\u0000");
+import { jsonObject, text } from "./validation";
 
 export const clientFrameSchema = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("send"),
-    clientId: z.string().min(1).max(128).refine(noNul, "clientId must not contain NUL"),
-    content: z.string().refine((s) => s.trim().length > 0, "content must not be empty").refine(noNul, "content must not contain NUL"),
-    messageType: z.string().min(1).max(32).refine(noNul).optional(),
-    metadata: z
-      .record(z.string(), z.unknown())
-      .refine((m) => JSON.stringify(m).length <= 8_192, "metadata must serialise to at most 8 KiB of JSON")
-      .refine((m) => !JSON.stringify(m).includes("\\u0000"), "metadata must not contain NUL")
-      .optional(),
+    clientId: text().min(1).max(128),
+    content: text().refine((s) => s.trim().length > 0, "content must not be empty"),
+    messageType: text().min(1).max(32).optional(),
+    // Depth and size are checked against the configured limits before anything is stored.
+    metadata: jsonObject().optional(),
   }),
   z.object({ type: z.literal("typing"), isTyping: z.boolean() }),
-  z.object({ type: z.literal("read"), seq: z.number().int().min(0) }),
+  z.object({ type: z.literal("read"), seq: z.number().int().min(0).max(2_147_483_647) }),
   z.object({ type: z.literal("ping") }),
 ]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;

@@ -4,16 +4,6 @@ import { messageDirections, sessionStatuses, type ChatMessageRow, type ChatSessi
 
 const json = z.record(z.string(), z.unknown());
 
-// Postgres text and jsonb cannot hold NUL; refuse it at the edge instead of failing in the database.
-const noNul = (s: string) => !s.includes("\u0000");
-/** Client-supplied text: no NUL characters. */
-export const text = () => z.string().refine(noNul, "must not contain NUL (\\u0000) characters");
-/** Client-supplied JSON object of at most `maxBytes` when serialised, without NUL characters. */
-export const jsonObject = (maxBytes: number) =>
-  z
-    .record(z.string(), z.unknown())
-    .refine((m) => JSON.stringify(m).length <= maxBytes, `must serialise to at most ${maxBytes / 1024} KiB of JSON`)
-    .refine((m) => !JSON.stringify(m).includes("\\u0000"), "must not contain NUL (\\u0000) characters");
 const isoDate = z.string().describe("ISO 8601 timestamp");
 
 export const sessionSchema = z.object({

@@ -58,6 +58,7 @@ const lockOpenSessions = (tx: Database, userId: string, agentType: string) =>
 export async function createSession(
   db: Database,
   input: {
+    id: string;
     userId: string;
     agentType: string;
     title: string | null;
@@ -71,6 +72,7 @@ export async function createSession(
     const [session] = await tx
       .insert(chatSessions)
       .values({
+        id: input.id,
         userId: input.userId,
         agentType: input.agentType,
         title: input.title,
@@ -124,15 +126,22 @@ export function encodeListCursor(c: ListCursor): string {
   return btoa(`${c.at.toISOString()}|${c.id}`).replace(/=+$/, "");
 }
 
+/**
+ * The cursor, or null when it is not one this API issued: the id must be a UUID and the date an
+ * ISO 8601 instant Postgres can hold (cursors are made from activity times, 1970 to 9999 is ample).
+ */
 export function decodeListCursor(s: string): ListCursor | null {
+  let decoded: string;
   try {
-    const [at, id] = atob(s).split("|");
-    const date = new Date(at ?? "");
-    if (!id || Number.isNaN(date.getTime()) || !/^[0-9a-f-]{36}$/i.test(id)) return null;
-    return { at: date, id };
+    decoded = atob(s);
   } catch {
     return null;
   }
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(decoded);
+  if (!match) return null;
+  const at = new Date(match[1]!);
+  if (Number.isNaN(at.getTime()) || at.getUTCFullYear() < 1970 || at.toISOString() !== match[1]) return null;
+  return { at, id: match[2]!.toLowerCase() };
 }
 
 export async function listSessions(

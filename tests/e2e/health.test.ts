@@ -75,6 +75,7 @@ describe("the API surface", () => {
         "GET /sessions/{sessionId}/history",
         "GET /users/{userId}/sessions",
         "GET /users/{userId}/stats",
+        "GET /admin/dead-letters",
       ].sort(),
     );
   });

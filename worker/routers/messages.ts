@@ -2,22 +2,25 @@
 import { TRPCError } from "@trpc/server";
 import * as z from "zod";
 import { loadSession } from "../access";
+import { jsonLimits, sessionIdSecret } from "../config";
 import { tooManyRequests } from "../errors";
 import { historyPage, pendingFor } from "../history";
-import { jsonObject, messageSchema, text } from "../schemas";
-import { sessionStub } from "../session";
+import { messageSchema } from "../schemas";
+import { mayReachSession, sessionStub } from "../session";
 import type { SendResult } from "../session/chat-session";
+import { isIssuedSessionId, sessionIdSchema as sessionId } from "../session-id";
 import { protectedProcedure, router } from "../trpc";
+import { checkJson, jsonObject, text } from "../validation";
 
-const sessionId = z.uuid({ error: "sessionId must be a UUID" });
-const seq = z.coerce.number().int().min(0);
+/** Seqs are Postgres integers: a cursor past 2^31 - 1 names nothing and is refused, not sent on. */
+const seq = z.coerce.number().int().min(0).max(2_147_483_647);
 
 export const sendInput = z.object({
   sessionId,
   content: text().refine((s) => s.trim().length > 0, "content must not be empty"),
   clientId: text().min(1).max(128).optional(),
   messageType: text().min(1).max(32).default("text"),
-  metadata: jsonObject(8_192).default({}),
+  metadata: jsonObject().default({}),
 });
 
 export const messagesRouter = router({
@@ -26,6 +29,12 @@ export const messagesRouter = router({
     .input(sendInput)
     .output(messageSchema)
     .mutation(async ({ ctx, input }) => {
+      // Checked before the object is asked: a value nested thousands deep must not even be cloned.
+      const verdict = checkJson(input.metadata, jsonLimits(ctx.config, "message"), "metadata");
+      if (!verdict.ok) throw new TRPCError({ code: verdict.code, message: verdict.message });
+      if (!(await mayReachSession(ctx.config, () => ctx.db, input.sessionId))) {
+        throw new TRPCError({ code: "NOT_FOUND", message: `session ${input.sessionId} not found` });
+      }
       // The session's object checks ownership and state itself, so sending works while Postgres is down.
       // The RPC type mapping cannot express jsonb (Record<string, unknown>) fields; it returns SendResult.
       const result = (await sessionStub(ctx.env, input.sessionId).send(
@@ -67,12 +76,14 @@ export const messagesRouter = router({
     )
     .query(async ({ ctx, input }) => {
       let t = performance.now();
-      // The object's unflushed messages are fetched while Postgres checks access; they are used only
-      // if the caller may read the session.
-      const [session, pending] = await Promise.all([
-        loadSession(ctx.db, ctx.user, input.sessionId, "read"),
-        pendingFor(ctx.env, input.sessionId),
-      ]);
+      // For an id this deployment issued, the object's unflushed messages are fetched while Postgres
+      // checks access (they are used only if the caller may read the session). Any other id reaches
+      // the object only once Postgres has shown the session exists: addressing an object creates it.
+      const issued = await isIssuedSessionId(input.sessionId, sessionIdSecret(ctx.config));
+      const early = issued ? pendingFor(ctx.env, input.sessionId) : null;
+      early?.catch(() => {});
+      const session = await loadSession(ctx.db, ctx.user, input.sessionId, "read");
+      const pending = await (early ?? pendingFor(ctx.env, session.id));
       ctx.metric("session", performance.now() - t);
       t = performance.now();
       const page = await historyPage(ctx.db, session.id, input, pending);

@@ -15,14 +15,15 @@ import type { Db } from "../db";
 import { tooManyRequests } from "../errors";
 import { historyPage, pendingFor, withPending } from "../history";
 import { takeToken } from "../rate-limiter";
-import { jsonObject, pageSchema, sessionListItemSchema, sessionSchema, text, toSession, type SessionFields } from "../schemas";
+import { jsonLimits, sessionIdSecret } from "../config";
+import { pageSchema, sessionListItemSchema, sessionSchema, toSession, type Session, type SessionFields } from "../schemas";
 import { notifySession, sessionStub } from "../session";
 import type { SessionChange } from "../session/chat-session";
+import { issueSessionId, sessionIdSchema as sessionId } from "../session-id";
 import { protectedProcedure, router } from "../trpc";
+import { checkJson, jsonObject, text } from "../validation";
 
-const sessionId = z.uuid({ error: "sessionId must be a UUID" });
 const byId = z.object({ sessionId });
-const metadata = jsonObject(16_384);
 const title = () => text().trim().min(1).max(200);
 
 /** Messages returned by sessions.get and sessions.resume. */
@@ -43,6 +44,18 @@ async function changed(env: Env, row: SessionFields, change: SessionChange = "st
   return session;
 }
 
+/**
+ * Hands a new session to its object, so it knows it without asking Postgres. The session exists
+ * once Postgres has its row: should this fail, the object adopts the session from Postgres on first use.
+ */
+async function initObject(env: Env, session: Session) {
+  try {
+    await sessionStub(env, session.id).init(session);
+  } catch (err) {
+    console.error(`session ${session.id}: init failed; the object will adopt it from Postgres`, err);
+  }
+}
+
 function conflict(status: string, action: string): never {
   throw new TRPCError({ code: "CONFLICT", message: `cannot ${action} a session that is ${status}` });
 }
@@ -54,7 +67,7 @@ export const sessionsRouter = router({
       z.object({
         agentType: text().min(1).max(64).optional(),
         title: title().optional(),
-        metadata: metadata.optional(),
+        metadata: jsonObject().optional(),
       }),
     )
     .output(sessionSchema)
@@ -66,6 +79,8 @@ export const sessionsRouter = router({
           message: `agentType must be one of: ${ctx.config.AGENT_TYPES.join(", ")}`,
         });
       }
+      const verdict = checkJson(input.metadata ?? {}, jsonLimits(ctx.config, "session"), "metadata");
+      if (!verdict.ok) throw new TRPCError({ code: verdict.code, message: verdict.message });
       const ttlHours = ctx.user.guest ? ctx.config.GUEST_SESSION_TTL_HOURS : ctx.config.USER_SESSION_TTL_HOURS;
       const retryAfterMs = await takeToken(
         ctx.env,
@@ -75,6 +90,7 @@ export const sessionsRouter = router({
       );
       if (retryAfterMs !== null) throw tooManyRequests("too many sessions created; try again later", retryAfterMs);
       const { session, ended } = await createSession(ctx.db, {
+        id: await issueSessionId(sessionIdSecret(ctx.config)),
         userId: ctx.user.id,
         agentType,
         title: input.title ?? null,
@@ -83,7 +99,7 @@ export const sessionsRouter = router({
         maxOpen: ctx.config.MAX_OPEN_SESSIONS_PER_AGENT,
       });
       const created = toSession(session);
-      await Promise.all([sessionStub(ctx.env, created.id).init(created), ...ended.map((row) => changed(ctx.env, row))]);
+      await Promise.all([initObject(ctx.env, created), ...ended.map((row) => changed(ctx.env, row))]);
       return created;
     }),
 

@@ -3,7 +3,7 @@ import * as z from "zod";
 import { userStats } from "../../db/queries/sessions";
 import { sessionStatuses } from "../../db/schema";
 import { assertUserAccess } from "../access";
-import { text } from "../schemas";
+import { text } from "../validation";
 import { protectedProcedure, router } from "../trpc";
 
 const counts = z.record(z.string(), z.number().int());

@@ -4,11 +4,12 @@ import { DurableObject } from "cloudflare:workers";
 import { getSession } from "../../db/queries/sessions";
 import { messageBySeq, sessionClientIds } from "../../db/queries/messages";
 import { outboxWriter } from "../outbox-writer";
-import { getConfig, type Config } from "../config";
+import { getConfig, jsonLimits, type Config } from "../config";
 import { openDb } from "../db";
 import { CloseCodes, PING_FRAME, PONG_FRAME, clientFrameSchema, type ErrorCode, type ServerFrame } from "../protocol";
 import { gcra } from "../rate-limit";
 import { toMessage, toSession, type Message, type Session } from "../schemas";
+import { checkJson } from "../validation";
 import { SessionStore, type Meta } from "./store";
 import * as z from "zod";
 
@@ -38,7 +39,7 @@ export interface SendInput {
 
 export type SendResult =
   | { ok: true; message: Message; duplicate: boolean }
-  | { ok: false; code: "NOT_FOUND" | "FORBIDDEN" | "CONFLICT" | "TOO_MANY_REQUESTS" | "PAYLOAD_TOO_LARGE" | "SERVICE_UNAVAILABLE"; error: string; retryAfterMs?: number };
+  | { ok: false; code: "BAD_REQUEST" | "NOT_FOUND" | "FORBIDDEN" | "CONFLICT" | "TOO_MANY_REQUESTS" | "PAYLOAD_TOO_LARGE" | "SERVICE_UNAVAILABLE"; error: string; retryAfterMs?: number };
 
 interface Attachment {
   userId: string;
@@ -62,8 +63,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 /** How far out the durable backstop alarm for an unflushed outbox is set. */
 const BACKSTOP_MS = 5_000;
-/** Largest WebSocket frame accepted before parsing. */
-const MAX_FRAME_BYTES = 64 * 1024;
 
 class SessionUnavailable extends Error {
   override name = "SessionUnavailable";
@@ -217,6 +216,9 @@ export class ChatSession extends DurableObject<Env> {
     if (bytes > this.config.MAX_CONTENT_BYTES) {
       return { ok: false, code: "PAYLOAD_TOO_LARGE", error: `content is ${bytes} bytes; the limit is ${this.config.MAX_CONTENT_BYTES}` };
     }
+    // Whatever is acknowledged must be writable to Postgres later: refuse it now, not in the outbox.
+    const json = checkJson(input.metadata, jsonLimits(this.config, "message"), "metadata");
+    if (!json.ok) return { ok: false, code: json.code, error: json.message };
     if (input.clientId !== null) {
       const seq = this.store.seqForClientId(input.clientId);
       if (seq !== null) {
@@ -395,15 +397,16 @@ export class ChatSession extends DurableObject<Env> {
       for (;;) {
         const status = meta.statusDirty && (meta.session.status === "active" || meta.session.status === "idle") ? meta.session.status : null;
         const dirtyBefore = meta.statusDirty;
-        const inserted = await withTimeout(
-          writer.write({ sessionId: meta.session.id, rows: batch?.json ?? "[]", status, statusAt: meta.statusAt ?? Date.now() }),
+        const { inserted, deadLettered } = await withTimeout(
+          writer.write({ sessionId: meta.session.id, rows: batch?.json ?? "[]", dead: batch?.dead ?? [], status, statusAt: meta.statusAt ?? Date.now() }),
           WRITE_TIMEOUT_MS,
         );
         if (batch) {
-          if (inserted < batch.count) {
+          if (deadLettered > 0) console.error(`session ${meta.session.id}: ${deadLettered} outbox rows could not be written and were set aside`);
+          if (inserted + deadLettered < batch.count) {
             // Rows written before a restart (the stored watermark trails) or by a flush whose answer
             // was lost; the unique (session_id, seq) kept them single.
-            console.log(`session ${meta.session.id}: ${batch.count - inserted} of ${batch.count} outbox rows were already in Postgres`);
+            console.log(`session ${meta.session.id}: ${batch.count - inserted - deadLettered} of ${batch.count} outbox rows were already in Postgres`);
           }
           this.store.markFlushed(batch.last, meta.session.lastSeq - this.config.REPLAY_LIMIT + 1);
         }
@@ -495,7 +498,8 @@ export class ChatSession extends DurableObject<Env> {
 
   private async onFrame(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     if (typeof data !== "string") return this.error(ws, "BAD_FRAME", "frames must be JSON text");
-    if (data.length > MAX_FRAME_BYTES) return this.error(ws, "PAYLOAD_TOO_LARGE", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
+    const maxBytes = this.config.MAX_FRAME_BYTES;
+    if (data.length > maxBytes) return this.error(ws, "PAYLOAD_TOO_LARGE", `frames are limited to ${maxBytes} bytes`);
     let raw: unknown;
     try {
       raw = JSON.parse(data);
@@ -535,6 +539,7 @@ export class ChatSession extends DurableObject<Env> {
           : result.code === "PAYLOAD_TOO_LARGE" ? "PAYLOAD_TOO_LARGE"
           : result.code === "CONFLICT" ? "SESSION_CLOSED"
           : result.code === "FORBIDDEN" ? "FORBIDDEN"
+          : result.code === "BAD_REQUEST" ? "BAD_FRAME"
           : "INTERNAL";
         return this.error(ws, code, result.error, frame.clientId, result.retryAfterMs);
       }

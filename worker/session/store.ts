@@ -1,4 +1,5 @@
 // The session's own SQLite storage: its metadata, recent messages (the replay window) and the outbox.
+import type { DeadLetter } from "../../db/queries/dead-letters";
 import type { Message, Session } from "../schemas";
 
 export interface Meta {
@@ -35,9 +36,15 @@ interface MessageRow extends Record<string, SqlStorageValue> {
 /** One outbox batch, serialised by SQLite itself as the JSON Postgres reads it with json_to_recordset. */
 export interface OutboxBatch {
   json: string;
+  /** The highest seq the batch covers, and how many rows it covers (those in `dead` included). */
   last: number;
   count: number;
+  /** Rows that cannot be serialised, to be set aside as dead letters (normally none). */
+  dead: DeadLetter[];
 }
+
+/** SQL: the row's JSON columns are readable (SQLite refuses JSON nested over 1,000 levels, for one). */
+const readable = "(json_valid(metadata) AND (agent_info IS NULL OR json_valid(agent_info)))";
 
 /** Messages held beyond the replay window before they are pruned (in one go). */
 const PRUNE_CHUNK = 100;
@@ -149,23 +156,42 @@ export class SessionStore {
       .map((r) => toMessage(r, sessionId));
   }
 
-  /** The next outbox batch as JSON built by SQLite (no per-row work in JavaScript); null when empty. */
+  /**
+   * The next outbox batch as JSON built by SQLite (no per-row work in JavaScript); null when empty.
+   * A row whose stored JSON SQLite cannot read (nested past its limit, written before limits were
+   * enforced) is not left to fail the batch: it comes back in `dead`, to be set aside.
+   */
   outboxBatch(limit: number): OutboxBatch | null {
+    const sessionId = this.sessionId();
     const row = this.sql
-      .exec<{ json: string; last: number | null; count: number }>(
+      .exec<{ json: string | null; last: number | null; count: number; bad: number }>(
         `SELECT json_group_array(json_object(
            'session_id', ?, 'id', id, 'seq', seq, 'client_id', client_id, 'user_id', user_id, 'direction', direction,
            'content', content, 'message_type', message_type, 'metadata', json(metadata),
-           'agent_info', json(agent_info), 'parent_id', parent_id, 'created_ms', created_at)) AS json,
-           max(seq) AS last, count(*) AS count
-         FROM (SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?)`,
-        this.sessionId(),
+           'agent_info', json(agent_info), 'parent_id', parent_id, 'created_ms', created_at)) FILTER (WHERE ok) AS json,
+           max(seq) AS last, count(*) AS count, count(*) - count(*) FILTER (WHERE ok) AS bad
+         FROM (SELECT *, ${readable} AS ok FROM messages WHERE seq > ? ORDER BY seq LIMIT ?)`,
+        sessionId,
         this.flushedThrough(),
         limit,
       )
       .one();
     if (row.count === 0 || row.last === null) return null;
-    return { json: row.json, last: row.last, count: row.count };
+    const dead =
+      row.bad === 0
+        ? []
+        : this.sql
+            .exec<{ seq: number; id: string; payload: string }>(
+              `SELECT seq, id, json_object('seq', seq, 'id', id, 'client_id', client_id, 'user_id', user_id, 'direction', direction,
+                 'content', content, 'message_type', message_type, 'metadata', metadata, 'agent_info', agent_info,
+                 'parent_id', parent_id, 'created_ms', created_at) AS payload
+               FROM messages WHERE seq > ? AND seq <= ? AND NOT ${readable} ORDER BY seq`,
+              this.flushedThrough(),
+              row.last,
+            )
+            .toArray()
+            .map((r) => ({ sessionId, seq: r.seq, messageId: r.id, error: "the stored metadata is not readable JSON", payload: r.payload }));
+    return { json: row.json ?? "[]", last: row.last, count: row.count, dead };
   }
 
   /**
