@@ -2,6 +2,7 @@
 // Neon WebSocket proxy, and the Worker under `wrangler dev`. Used by `npm start`, the tests and the bench.
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -55,6 +56,18 @@ export async function startDatabase({ databaseUrl, dataDir = join(ROOT, ".data",
   };
 }
 
+/** A port nobody listens on right now (the OS picks it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 const wranglerEnv = {
   WRANGLER_SEND_METRICS: "false",
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
@@ -77,7 +90,9 @@ export async function startWorker({
   config,
 } = {}) {
   const allVars = { DATABASE_URL: databaseUrl, DB_WS_PROXY: proxyUrl, JWT_SECRET: jwtSecret, ...vars };
-  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persistTo, "--show-interactive-dev-session=false"];
+  // wrangler looks for a free devtools port from 9229 up; two starting at once can pick the same one.
+  const inspectorPort = await freePort();
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", persistTo, "--show-interactive-dev-session=false"];
   for (const [k, v] of Object.entries(allVars)) if (v !== undefined) args.push("--var", `${k}:${v}`);
   if (testScheduled) args.push("--test-scheduled");
   if (config) args.push("--config", config);

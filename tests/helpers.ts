@@ -191,25 +191,13 @@ export class TestSocket {
   }
 }
 
-async function freePort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * A Worker of its own, for tests that change limits or cut the database off: it reaches the shared
  * database through a relay proxy the test can block (`proxy.setBlocked(true)` is an outage), keeps
  * its Durable Object storage in its own folder, and can be killed and restarted on that storage.
  */
 export async function dedicatedWorker(vars: Record<string, string> = {}) {
-  const { startWorker } = await import("../scripts/local-stack.mjs" as string);
+  const { freePort, startWorker } = await import("../scripts/local-stack.mjs" as string);
   const { startPgProxy } = await import("../scripts/pg-proxy.mjs" as string);
   const { TEST_VARS } = await import("./setup/global");
   const { mkdtempSync, rmSync } = await import("node:fs");
@@ -232,6 +220,8 @@ export async function dedicatedWorker(vars: Record<string, string> = {}) {
   let worker = await start();
   return {
     url: worker.url as string,
+    /** Where its Durable Objects keep their storage. */
+    persistTo,
     proxy: proxy as { setBlocked(blocked: boolean): void; url: string },
     /** SIGKILL to wrangler and workerd: no shutdown, nothing flushed on the way out. */
     async kill() {
