@@ -5,6 +5,7 @@ import * as z from "zod";
 import {
   createSession,
   decodeListCursor,
+  getSession,
   listSessions,
   reactivateSession,
   updateSession,
@@ -54,6 +55,14 @@ async function initObject(env: Env, session: Session) {
   } catch (err) {
     console.error(`session ${session.id}: init failed; the object will adopt it from Postgres`, err);
   }
+}
+
+/**
+ * A guarded update matched nothing: another request changed the session's status since it was
+ * read. The conflict names the status it has now, not the one read before.
+ */
+async function changedMeanwhile(db: Db, id: string, action: string): Promise<never> {
+  return conflict((await getSession(db, id))?.status ?? "ended", action);
 }
 
 function conflict(status: string, action: string): never {
@@ -139,7 +148,7 @@ export const sessionsRouter = router({
       const session = await loadSession(ctx.db, ctx.user, input.sessionId, "write");
       const closed = ["ended", "expired"] as const;
       const row = await updateSession(ctx.db, session.id, { title: input.title }, notInArray(chatSessions.status, [...closed]));
-      return row ? changed(ctx.env, row, "renamed") : conflict(session.status, "rename");
+      return row ? changed(ctx.env, row, "renamed") : changedMeanwhile(ctx.db, session.id, "rename");
     }),
 
   end: protectedProcedure
@@ -155,7 +164,10 @@ export const sessionsRouter = router({
         { status: "ended", endedAt: new Date(), endedReason: input.reason ?? "user_ended" },
         inArray(chatSessions.status, ["active", "idle", "resolved"]),
       );
-      return row ? changed(ctx.env, row) : conflict(session.status, "end");
+      if (row) return changed(ctx.env, row);
+      // Ended meanwhile by another request: ending is idempotent, as for a session read as ended.
+      const now = await getSession(ctx.db, session.id);
+      return now?.status === "ended" ? toSession(now) : conflict(now?.status ?? "ended", "end");
     }),
 
   resume: protectedProcedure
@@ -168,7 +180,7 @@ export const sessionsRouter = router({
       // Also for a session Postgres still calls active: its object may have just found it idle
       // (not flushed yet). Resuming restarts the idle clock either way, and the object hears of it.
       const resumed = await reactivateSession(ctx.db, session, ctx.config.MAX_OPEN_SESSIONS_PER_AGENT);
-      if (!resumed) conflict("expired", "resume");
+      if (!resumed) return changedMeanwhile(ctx.db, session.id, "resume");
       session = resumed.session;
       await Promise.all([changed(ctx.env, session), ...resumed.ended.map((row) => changed(ctx.env, row))]);
       return page(ctx, session, RESUME_PAGE);
@@ -190,6 +202,6 @@ export const sessionsRouter = router({
         },
         inArray(chatSessions.status, ["active", "idle", "resolved"]),
       );
-      return row ? changed(ctx.env, row) : conflict(session.status, "resolve");
+      return row ? changed(ctx.env, row) : changedMeanwhile(ctx.db, session.id, "resolve");
     }),
 });
