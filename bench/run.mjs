@@ -5,13 +5,12 @@
 // bench creates its own database on that server (edge_chat_bench), recreated each run.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import pg from "pg";
 import { SignJWT } from "jose";
-import { ROOT, migratePostgres, startWorker } from "../scripts/local-stack.mjs";
+import { ROOT, freePort, migratePostgres, startWorker } from "../scripts/local-stack.mjs";
 import { Client, openMany, progress, progressDone, round, sleep, summary } from "./load.mjs";
 import { renderChart, renderTable, updateReadme } from "./report.mjs";
 
@@ -36,17 +35,6 @@ const BENCH_VARS = {
   SESSION_CREATE_LIMIT: "100000000",
   MAX_OPEN_SESSIONS_PER_AGENT: "1000000",
 };
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The Neon-protocol proxy in its own process, as Neon's endpoint would be in production. */
 async function proxyProcess() {
