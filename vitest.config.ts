@@ -3,12 +3,17 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["tests/**/*.test.ts"],
     globalSetup: ["tests/setup/global.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // One shared Worker and database; files run in parallel against it.
     fileParallelism: true,
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: "suite", include: ["tests/{unit,e2e,regression}/**/*.test.ts"] } },
+      // The fuzz suite loads the machine flat out: it runs after the rest, so timing-sensitive tests
+      // (rate limits, idle alarms) never share the cores with it.
+      { extends: true, test: { name: "fuzz", include: ["tests/fuzz/**/*.test.ts"], sequence: { groupOrder: 1 } } },
+    ],
   },
 });

@@ -130,10 +130,24 @@ app.get("/api/sessions/:sessionId/ws", limitIp, async (c) => {
   return sessionStub(c.env, sessionId).fetch(new Request(c.req.raw.url, { headers }));
 });
 
+// tRPC would take a multipart or octet-stream body as "no input" and run the call on defaults; our
+// procedures take JSON only, so any other body is refused (in tRPC's error shape) before it runs.
+const requireJson = createMiddleware<AppEnv>(async (c, next) => {
+  const type = (c.req.header("content-type") ?? "").toLowerCase();
+  const length = c.req.header("content-length");
+  const hasBody = length !== undefined ? length !== "0" : c.req.header("transfer-encoding") !== undefined;
+  if (c.req.method === "POST" && hasBody && !type.startsWith("application/json")) {
+    const message = "request body must be application/json";
+    return c.json({ error: { message, code: -32600, data: { code: "UNSUPPORTED_MEDIA_TYPE", httpStatus: 415 } } }, 415);
+  }
+  await next();
+});
+
 app.use(
   "/trpc/*",
   limitIp,
   limitBody,
+  requireJson,
   trpcServer({
     router: appRouter,
     endpoint: "/trpc",

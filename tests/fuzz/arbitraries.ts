@@ -90,9 +90,18 @@ export const textUnit = fc.oneof(
 /** Hostile text of `minLength..maxLength` units. */
 export const text = (maxLength = 40, minLength = 0) => fc.string({ unit: textUnit, minLength, maxLength });
 
-/** Text a well-behaved server must accept: no NUL, not blank (lone surrogates are valid JSON strings). */
-export const validText = (maxLength = 60) =>
-  text(maxLength, 1).filter((s) => !s.includes("\u0000") && s.trim().length > 0);
+const wellFormed = (s: string) => s.isWellFormed();
+/** One unit of text every server must take: printable graphemes and the well-formed edge characters, no NUL. */
+const validUnit = fc.oneof(
+  { weight: 8, arbitrary: fc.string({ unit: "grapheme", minLength: 1, maxLength: 1 }) },
+  { weight: 3, arbitrary: fc.constantFrom(...EDGE_CHARS.filter((c) => wellFormed(c) && !c.includes("\u0000"))) },
+  { weight: 2, arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 1 }).filter((c) => c !== "\u0000") },
+);
+/**
+ * Text a server must accept and store as is: not blank, no NUL, no lone surrogates (a server may
+ * fairly refuse those; the hostile generators send them, and what is accepted must still be kept intact).
+ */
+export const validText = (maxLength = 60) => fc.string({ unit: validUnit, minLength: 1, maxLength }).filter((s) => s.trim().length > 0);
 
 /** Text that fits an HTTP header or a WebSocket subprotocol list: visible ASCII, sometimes Latin-1. */
 export const headerSafeText = (maxLength = 60) =>
@@ -118,6 +127,8 @@ export const hostileNumber: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom("NaN", "Infinity", "-Infinity", " 1", "1 ", " 7 ", "0x10", "0b11", "1e3", "1e400", "1_000", "", " ", "01", "+1", "-0", "٣", "１", "2147483648", "9007199254740993", "1.0", "2.5", "\t7\n", "1,2", "null", "true", "[1]"),
   fc.constantFrom(new Raw("1e400"), new Raw("-1e400"), new Raw("1.0"), new Raw("-0"), new Raw("9007199254740993"), new Raw("123456789012345678901234567890"), new Raw("1E2"), new Raw("2e-400")),
   fc.integer(),
+  fc.integer({ min: 2 ** 31, max: Number.MAX_SAFE_INTEGER }),
+  fc.integer({ min: 2 ** 31, max: Number.MAX_SAFE_INTEGER }).map(String),
   fc.double(),
   fc.bigInt({ min: -(2n ** 80n), max: 2n ** 80n }).map((n) => new Raw(n.toString())),
 );
@@ -145,9 +156,10 @@ export function deepJson(depth: number, shape: DeepShape, leaf = "1"): string {
 export const deep = fc
   .tuple(
     fc.oneof(
-      { weight: 2, arbitrary: fc.integer({ min: 1, max: 64 }) },
-      { weight: 3, arbitrary: fc.integer({ min: 900, max: 1400 }) },
-      { weight: 3, arbitrary: fc.integer({ min: 1, max: 5000 }) },
+      { weight: 3, arbitrary: fc.integer({ min: 1, max: 64 }) },
+      { weight: 2, arbitrary: fc.integer({ min: 900, max: 1400 }) },
+      { weight: 2, arbitrary: fc.integer({ min: 1400, max: 4500 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 1, max: 5000 }) },
     ),
     fc.constantFrom<DeepShape>("object", "array", "mixed"),
   )
@@ -166,18 +178,38 @@ export const brokenJson = fc.constantFrom(
   new Raw('{"a":1,"a":2}'), new Raw('{"constructor":{"prototype":{"x":1}}}'), new Raw("[".repeat(10_000)), new Raw('{"a":"\\uD800\\uDC00"}'),
 );
 
-/** Plain JSON values with hostile keys and strings, a few levels deep. */
+/** Plain JSON values with hostile strings, a few levels deep. */
 export const jsonValue = fc.jsonValue({ maxDepth: 3, stringUnit: textUnit });
+/** Plain JSON values any server must store as they are. */
+export const validJsonValue = fc.jsonValue({ maxDepth: 3, stringUnit: validUnit });
 
 /** A small object with hostile keys and values (prototype keys, unicode, numbers). */
-export const hostileObject = fc
-  .array(fc.tuple(hostileKey, fc.oneof(jsonValue, hostileNumber, longString)), { maxLength: 5 })
-  .map((entries) => {
-    // Built with defineProperty so `__proto__` is an own key, as JSON.parse would make it.
-    const o: Record<string, unknown> = {};
-    for (const [k, v] of entries) Object.defineProperty(o, k, { value: v, enumerable: true, configurable: true, writable: true });
-    return o;
+export const hostileObject = fc.array(fc.tuple(hostileKey, fc.oneof(jsonValue, hostileNumber, longString)), { maxLength: 5 }).map(objectOf);
+
+/** Defines members one by one, so `__proto__` is a member, as JSON.parse would make it. */
+export function objectOf(entries: [string, unknown][]) {
+  const o: Record<string, unknown> = {};
+  for (const [k, v] of entries) Object.defineProperty(o, k, { value: v, enumerable: true, configurable: true, writable: true });
+  return o;
+}
+
+/**
+ * Metadata every server must take and keep: plain keys, well-formed strings, a few levels, well under
+ * 8 KiB. No `__proto__` key anywhere (fast-check likes to generate one): a server may fairly refuse it.
+ */
+export const validMetadata = fc
+  .array(fc.tuple(fc.string({ maxLength: 10 }), validJsonValue), { maxLength: 4 })
+  .map(objectOf)
+  .filter((m) => {
+    const json = JSON.stringify(m);
+    return Buffer.byteLength(json) <= 6_000 && !json.includes('"__proto__":');
   });
+
+/** Metadata that passes for an object but is odd: prototype keys, lone surrogates, NUL, unicode keys. */
+export const oddMetadata = fc
+  .array(fc.tuple(hostileKey, jsonValue), { maxLength: 4 })
+  .map(objectOf)
+  .filter((m) => JSON.stringify(m).length <= 8_000);
 
 /** A value of the wrong type for any field. */
 export const wrongType: fc.Arbitrary<unknown> = fc.oneof(
@@ -341,3 +373,30 @@ export function multipart(json: string): string {
 }
 
 export const randomId = () => randomUUID();
+
+/** Hostile text for a string field: unicode edge cases, NUL, blank, very long. */
+export const hostileString = fc.oneof(text(30), longString, fc.constantFrom("", " ", "   ", "\u0000", "a\u0000b", "\u2028", "\ud800"));
+
+/** Metadata no server should store: odd objects, wrong types, nesting up to 5000 levels, too big, NUL. */
+export const hostileMetadata = fc.oneof(
+  oddMetadata,
+  wrongType,
+  deepObject,
+  deepObject,
+  longString.map((s) => new Raw(`{"big":${s.text}}`, `{big: ${s.label}}`)),
+  fc.constant(new Raw('{"k":"\\u0000"}')),
+);
+
+/** A field: usually valid, sometimes hostile, sometimes left out (undefined). */
+export function field(valid: fc.Arbitrary<unknown>, hostile: fc.Arbitrary<unknown>, weights: [number, number, number] = [6, 3, 1]) {
+  return fc.oneof(
+    { weight: weights[0], arbitrary: valid },
+    { weight: weights[1], arbitrary: hostile },
+    { weight: weights[2], arbitrary: fc.constant(undefined) },
+  );
+}
+
+/** Members nobody asked for: prototype keys and junk, with values of any type (mostly none). */
+export const extras = fc
+  .oneof({ weight: 5, arbitrary: fc.constant<[string, unknown][]>([]) }, { weight: 2, arbitrary: fc.array(fc.tuple(hostileKey, wrongType), { maxLength: 3 }) })
+  .map(objectOf);

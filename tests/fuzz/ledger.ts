@@ -1,8 +1,7 @@
 // Every acknowledged message of a fuzz run, and the end-of-run checks: each is readable at its seq, reached Postgres, and every session still works.
 import { randomUUID } from "node:crypto";
-import { isDeepStrictEqual } from "node:util";
 import { api, sql } from "../helpers";
-import { asJson } from "./http-client";
+import { canonical, sameJson } from "./http-client";
 import { clip } from "./runner";
 import type { Actor, World } from "./world";
 
@@ -24,8 +23,6 @@ interface StoredMessage {
   content: string;
   metadata: unknown;
 }
-
-const same = (a: unknown, b: unknown) => isDeepStrictEqual(asJson(a), asJson(b));
 
 export class Ledger {
   private readonly acked: Acked[] = [];
@@ -83,9 +80,10 @@ export class Ledger {
       const missing = entries.filter((e) => !stored.has(`${sessionId}:${e.seq}`)).sort((x, y) => x.seq - y.seq);
       if (missing.length > 0) {
         const inPostgres = rows.filter((r) => r.session_id === sessionId).length;
-        const first = missing[0]!;
+        // The outbox writes in batches, so the first missing message need not be the one that broke it.
+        const suspects = missing.slice(0, 3).map((e) => `seq ${e.seq}: ${e.request}`).join(" | ");
         problems.push(
-          `not in Postgres after ${drainMs / 1000} s: session ${sessionId}, ${missing.length} acknowledged messages missing (seqs ${clip(missing.map((e) => e.seq).join(","), 120)}; ${inPostgres} rows there); the first missing one was sent as ${first.request}`,
+          `not in Postgres after ${drainMs / 1000} s: session ${sessionId}, ${missing.length} acknowledged messages missing (seqs ${clip([...new Set(missing.map((e) => e.seq))].join(","), 120)}; ${inPostgres} rows there); the first missing were sent as ${suspects}`,
         );
       }
       for (const e of entries) {
@@ -105,8 +103,8 @@ function compare(where: string, e: Acked, m: StoredMessage | undefined): string[
   if (e.content !== undefined && m.content !== e.content) {
     out.push(`${where} content differs: ${at}: acknowledged ${clip(JSON.stringify(e.content), 120)}, stored ${clip(JSON.stringify(m.content), 120)} (${e.request})`);
   }
-  if (e.metadata !== undefined && !same(m.metadata, e.metadata)) {
-    out.push(`${where} metadata differs: ${at}: acknowledged ${clip(JSON.stringify(e.metadata), 160)}, stored ${clip(JSON.stringify(m.metadata), 160)} (${e.request})`);
+  if (e.metadata !== undefined && !sameJson(m.metadata, e.metadata)) {
+    out.push(`${where} metadata differs: ${at}: acknowledged ${clip(canonical(e.metadata), 160)}, stored ${clip(canonical(m.metadata), 160)} (${e.request})`);
   }
   return out;
 }
@@ -157,14 +155,16 @@ export async function checkSessionsAlive(world: World, ledger: Ledger): Promise<
   return problems;
 }
 
-/** Fails with every problem, grouped by kind, when there are any. */
+/** Every problem, grouped by kind, with a few examples of each. */
 export function report(what: string, problems: string[]): string {
-  const kinds = new Map<string, number>();
+  const kinds = new Map<string, string[]>();
   for (const p of problems) {
     const kind = p.split(":")[0]!;
-    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    kinds.set(kind, [...(kinds.get(kind) ?? []), p]);
   }
-  const summary = [...kinds].map(([k, n]) => `${n}× ${k}`).join(", ");
-  const shown = problems.slice(0, 40).map((p) => `  - ${p}`).join("\n");
-  return `${what}: ${problems.length} problems (${summary})\n${shown}${problems.length > 40 ? `\n  … and ${problems.length - 40} more` : ""}`;
+  const sections = [...kinds].map(([kind, list]) => {
+    const shown = list.slice(0, 4).map((p) => `    - ${clip(p, 1_200)}`).join("\n");
+    return `  ${list.length}× ${kind}\n${shown}${list.length > 4 ? `\n    … and ${list.length - 4} more` : ""}`;
+  });
+  return `${what}: ${problems.length} problems\n${sections.join("\n")}`;
 }

@@ -4,20 +4,21 @@ import {
   Raw,
   Ref,
   deepObject,
-  hostileKey,
+  extras,
+  hostileMetadata,
   hostileNumber,
-  hostileObject,
+  hostileString,
   jsonValue,
   listCursor,
-  longString,
   sessionRef,
-  text,
+  toJson,
   userRef,
   validCursor,
+  validMetadata,
   validText,
   wrongType,
 } from "./arbitraries";
-import { Auth, authArb, bearer, type Actor, type World } from "./world";
+import { Auth, authArb, bearer, type World } from "./world";
 
 export type ProcedureName =
   | "sessions.create"
@@ -29,7 +30,8 @@ export type ProcedureName =
   | "sessions.resolve"
   | "messages.send"
   | "messages.history"
-  | "users.stats";
+  | "users.stats"
+  | "admin.deadLetters";
 
 export interface ProcedureDef {
   kind: "query" | "mutation";
@@ -50,6 +52,7 @@ export const PROCEDURES: Record<ProcedureName, ProcedureDef> = {
   "messages.send": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/messages" },
   "messages.history": { kind: "query", method: "GET", path: "/sessions/{sessionId}/history" },
   "users.stats": { kind: "query", method: "GET", path: "/users/{userId}/stats" },
+  "admin.deadLetters": { kind: "query", method: "GET", path: "/admin/dead-letters" },
 };
 
 /** One generated call of a procedure, before it is put on a wire (REST or tRPC). */
@@ -60,33 +63,12 @@ export interface Call {
   input: Record<string, unknown> | Raw;
   /** Valid by construction: the answer must be 2xx. */
   control: boolean;
-  /** For valid sends and edits: what the answer must echo back. */
-  echo?: Record<string, unknown>;
 }
-
-/** A field: usually valid, sometimes hostile, sometimes missing. */
-function field(valid: fc.Arbitrary<unknown>, hostile: fc.Arbitrary<unknown>, weights: [number, number, number] = [6, 3, 1]) {
-  return fc.oneof(
-    { weight: weights[0], arbitrary: valid },
-    { weight: weights[1], arbitrary: hostile },
-    { weight: weights[2], arbitrary: fc.constant(undefined) },
-  );
-}
-
-/** Extra members nobody asked for: prototype keys, a sessionId that disagrees with the path, junk. */
-const extras = fc.oneof(
-  { weight: 5, arbitrary: fc.constant({}) },
-  { weight: 2, arbitrary: fc.array(fc.tuple(hostileKey, wrongType), { maxLength: 3 }) },
-).map((entries) => {
-  const o: Record<string, unknown> = {};
-  if (Array.isArray(entries)) for (const [k, v] of entries) Object.defineProperty(o, k, { value: v, enumerable: true, configurable: true, writable: true });
-  return o;
-});
 
 /** A whole input that is not an object. */
 const notAnObject: fc.Arbitrary<Raw> = fc.oneof(
   fc.constantFrom(new Raw("[]"), new Raw("null"), new Raw('"input"'), new Raw("42"), new Raw("true"), new Raw('[{"sessionId":"x"}]')),
-  fc.array(fc.oneof(jsonValue, wrongType), { maxLength: 3 }).map((a) => new Raw(JSON.stringify(a), `array(${a.length})`)),
+  fc.array(fc.oneof(jsonValue, wrongType), { maxLength: 3 }).map((a) => new Raw(toJson(a), `array(${a.length})`)),
   deepObject,
   fc.constantFrom(new Raw("{"), new Raw(""), new Raw('{"a":1,}'), new Raw("\ufeff{}"), new Raw('{"__proto__":{"role":"admin"}}')),
 );
@@ -102,186 +84,188 @@ function withExtras(fields: Record<string, unknown>, more: Record<string, unknow
 // ---- field generators ---------------------------------------------------------------------------
 
 const title = validText(60).filter((s) => s.trim().length > 0 && s.trim().length <= 200);
-const hostileString = fc.oneof(text(30), longString, fc.constantFrom("", " ", "\u0000", "a\u0000b", "\u2028", "\ud800"));
-/** Metadata a server must accept: at most 8 KiB of JSON, no NUL; keys may be `__proto__` and friends. */
-const smallMetadata = fc
-  .array(fc.tuple(fc.oneof({ weight: 3, arbitrary: fc.string({ maxLength: 10 }) }, { weight: 1, arbitrary: hostileKey }), jsonValue), { maxLength: 4 })
-  .map((entries) => {
-    const o: Record<string, unknown> = {};
-    for (const [k, v] of entries) Object.defineProperty(o, k, { value: v, enumerable: true, configurable: true, writable: true });
-    return o;
-  })
-  .filter((m) => {
-    const json = JSON.stringify(m);
-    return json.length <= 8_000 && !json.includes("\\u0000");
-  });
-const hostileMetadata = fc.oneof(wrongType, deepObject, longString.map((s) => new Raw(`{"big":${s.text}}`, `{big: ${s.label}}`)), fc.constant(new Raw('{"k":"\\u0000"}')));
+const agentTypes = ["primary", "log_analysis", "research", "router"];
 const seq = fc.oneof(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.nat(300));
 const limit = (max: number) => fc.oneof(fc.integer({ min: 1, max }), fc.integer({ min: 1, max }).map(String));
-const agentTypes = ["primary", "log_analysis", "research", "router"];
-/** Client ids: a small shared pool (so duplicates happen) or fresh ones. */
-const clientId = fc.oneof(fc.constantFrom("c-1", "c-2", "dup", "x"), validText(20).filter((s) => s.length <= 128), fc.uuid());
 
 // ---- the procedures ------------------------------------------------------------------------------
+
+/** A procedure for the generators: valid inputs, who sends them, and what each field can be instead. */
+interface Spec {
+  /** Callers a valid input is valid for. */
+  controlAuth: fc.Arbitrary<Auth>;
+  /** Valid fields (undefined: left out, which is valid too). */
+  control: fc.Arbitrary<Record<string, unknown>>;
+  /** Hostile values per field. */
+  hostile: Record<string, fc.Arbitrary<unknown>>;
+  /** Callers for hostile calls: mostly the control caller, sometimes another user or a broken token. */
+  callers: fc.Arbitrary<Auth>;
+}
+
+const KEEP = Symbol("keep the valid value");
+
+/** A copy of `fields` with `key` set to `value` (undefined: left out). */
+function withField(fields: Record<string, unknown>, key: string, value: unknown) {
+  const o = withExtras(fields, {});
+  Object.defineProperty(o, key, { value, enumerable: true, configurable: true, writable: true });
+  return o;
+}
+
+/**
+ * Hostile calls from a spec. Most are a valid call with one field made hostile (or left out, or sent
+ * by someone else), so each hostile value gets past the other checks and reaches the code behind
+ * them; the rest change many fields at once, add unknown members, or are not an object at all.
+ */
+function hostileCalls(procedure: ProcedureName, spec: Spec): fc.Arbitrary<Call> {
+  const keys = Object.keys(spec.hostile);
+  const make = (auth: Auth, input: Record<string, unknown> | Raw): Call => ({ procedure, auth, input, control: false });
+  const base = fc.record({ auth: spec.controlAuth, fields: spec.control });
+  return fc.oneof(
+    {
+      weight: 8,
+      arbitrary: fc
+        .tuple(base, fc.constantFrom(...keys))
+        .chain(([b, key]) => spec.hostile[key]!.map((v) => make(b.auth, withField(b.fields, key, v)))),
+    },
+    { weight: 1, arbitrary: fc.tuple(base, fc.constantFrom(...keys)).map(([b, key]) => make(b.auth, withField(b.fields, key, undefined))) },
+    { weight: 2, arbitrary: fc.tuple(base, spec.callers).map(([b, auth]) => make(auth, b.fields)) },
+    { weight: 1, arbitrary: fc.tuple(base, extras).map(([b, more]) => make(b.auth, withExtras(b.fields, more))) },
+    {
+      // Several fields hostile at once (each with probability 2/3), from any caller, with extras.
+      weight: 2,
+      arbitrary: fc
+        .record({
+          auth: spec.callers,
+          more: extras,
+          valid: spec.control,
+          swaps: fc.tuple(...keys.map((k) => fc.option(spec.hostile[k]!, { nil: KEEP, freq: 3 }))),
+        })
+        .map(({ auth, more, valid, swaps }) => {
+          const fields = keys.reduce((o, k, i) => (swaps[i] === KEEP ? o : withField(o, k, swaps[i])), valid);
+          return make(auth, withExtras(fields, more));
+        }),
+    },
+    { weight: 1, arbitrary: fc.tuple(spec.callers, notAnObject).map(([auth, whole]) => make(auth, whole)) },
+  );
+}
 
 /** Valid and hostile calls of each procedure, over the real sessions of `world`. */
 export function calls(world: World): Record<ProcedureName, { control: fc.Arbitrary<Call>; hostile: fc.Arbitrary<Call> }> {
   const { a, b, admin, creator, ender, guest, sessions } = world;
-  const own = sessionRef(sessions.a, sessions.b);
+  const asA = bearer(a, "a");
+  const asAdmin = bearer(admin, "admin");
+  const aOrAdmin = fc.oneof({ weight: 3, arbitrary: fc.constant(asA) }, { weight: 1, arbitrary: fc.constant(asAdmin) });
   const ownExact = fc.constantFrom(...sessions.a).map((id) => new Ref(id, id, `a(${id.slice(0, 8)})`, id));
-  const asA = authArb(world, a, "a", [[b, "b"], [admin, "admin"], [guest, "guest"]]);
+  const anySession = fc.oneof({ weight: 6, arbitrary: sessionRef(sessions.a, sessions.b) }, { weight: 1, arbitrary: wrongType });
+  const aCallers = authArb(world, a, "a", [[b, "b"], [admin, "admin"], [guest, "guest"]]);
   const users = [b.id, admin.id, "nobody", ""];
+  const self = new Ref(a.id, a.id, "a", a.id);
+  const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
-  const call = (procedure: ProcedureName, control: boolean) =>
-    (parts: { auth: Auth; fields: Record<string, unknown>; more?: Record<string, unknown>; whole?: Raw | null; echo?: Record<string, unknown> }): Call => ({
-      procedure,
-      auth: parts.auth,
-      input: parts.whole ?? withExtras(parts.fields, parts.more ?? {}),
-      control,
-      ...(parts.echo ? { echo: parts.echo } : {}),
-    });
-  /** A hostile input: fields with hostile values, sometimes extras, now and then not an object at all. */
-  const hostile = (procedure: ProcedureName, auth: fc.Arbitrary<Auth>, fields: fc.Arbitrary<Record<string, unknown>>) =>
-    fc
-      .record({ auth, fields, more: extras, whole: fc.oneof({ weight: 11, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: notAnObject }) })
-      .map(call(procedure, false));
-  const asActor = (actor: Actor, label: string) => fc.constant(bearer(actor, label));
-
-  return {
+  const specs: Record<ProcedureName, Spec> = {
     "sessions.create": {
-      control: fc
-        .record({ agentType: fc.option(fc.constantFrom(...agentTypes), { nil: undefined }), title: fc.option(title, { nil: undefined }), metadata: fc.option(smallMetadata, { nil: undefined }) })
-        .map((fields) =>
-          call("sessions.create", true)({
-            auth: bearer(creator, "creator"),
-            fields,
-            echo: { agentType: fields.agentType ?? "primary", title: fields.title?.trim() ?? null, metadata: fields.metadata ?? {} },
-          }),
-        ),
-      hostile: hostile(
-        "sessions.create",
-        authArb(world, creator, "creator", [[admin, "admin"], [guest, "guest"]]),
-        fc.record({
-          agentType: field(fc.constantFrom(...agentTypes), fc.oneof(hostileString, wrongType, fc.constantFrom("PRIMARY", "primary ", "__proto__", "constructor", "toString"))),
-          title: field(title, fc.oneof(hostileString, wrongType)),
-          metadata: field(smallMetadata, hostileMetadata),
-        }),
-      ),
+      controlAuth: fc.constant(bearer(creator, "creator")),
+      control: fc.record({ agentType: opt(fc.constantFrom(...agentTypes)), title: opt(title), metadata: opt(validMetadata) }),
+      hostile: {
+        agentType: fc.oneof(hostileString, wrongType, fc.constantFrom("PRIMARY", "primary ", "__proto__", "constructor", "toString")),
+        title: fc.oneof(hostileString, wrongType),
+        metadata: hostileMetadata,
+      },
+      callers: authArb(world, creator, "creator", [[admin, "admin"], [guest, "guest"]]),
     },
-
     "sessions.get": {
-      control: fc.tuple(ownExact, fc.boolean()).map(([sessionId, asAdmin]) => call("sessions.get", true)({ auth: asAdmin ? bearer(admin, "admin") : bearer(a, "a"), fields: { sessionId } })),
-      hostile: hostile("sessions.get", asA, fc.record({ sessionId: field(own, wrongType, [9, 1, 1]) })),
+      controlAuth: aOrAdmin,
+      control: fc.record({ sessionId: ownExact }),
+      hostile: { sessionId: anySession },
+      callers: aCallers,
     },
-
     "sessions.list": {
-      control: fc
-        .record({ type: fc.option(fc.constantFrom("active", "unresolved", "recent"), { nil: undefined }), limit: fc.option(limit(100), { nil: undefined }), cursor: fc.option(validCursor, { nil: undefined }), asAdmin: fc.boolean() })
-        .map(({ asAdmin, ...rest }) =>
-          call("sessions.list", true)({ auth: asAdmin ? bearer(admin, "admin") : bearer(a, "a"), fields: { userId: new Ref(a.id, a.id, "a", a.id), ...rest } }),
-        ),
-      hostile: hostile(
-        "sessions.list",
-        asA,
-        fc.record({
-          userId: field(userRef(a.id, users), wrongType, [9, 1, 1]),
-          type: field(fc.constantFrom("active", "unresolved", "recent"), fc.oneof(hostileString, wrongType, fc.constantFrom("ACTIVE", "ended", "__proto__", "constructor", "all"))),
-          limit: field(limit(100), hostileNumber),
-          cursor: field(validCursor, listCursor, [2, 6, 2]),
-        }),
-      ),
+      controlAuth: aOrAdmin,
+      control: fc.record({ userId: fc.constant(self), type: opt(fc.constantFrom("active", "unresolved", "recent")), limit: opt(limit(100)), cursor: opt(validCursor) }),
+      hostile: {
+        userId: fc.oneof(userRef(a.id, users), wrongType),
+        type: fc.oneof(hostileString, wrongType, fc.constantFrom("ACTIVE", "ended", "__proto__", "constructor", "all")),
+        limit: hostileNumber,
+        cursor: listCursor,
+      },
+      callers: aCallers,
     },
-
     "sessions.rename": {
-      control: fc.tuple(ownExact, title).map(([sessionId, t]) => call("sessions.rename", true)({ auth: bearer(a, "a"), fields: { sessionId, title: t }, echo: { title: t.trim() } })),
-      hostile: hostile("sessions.rename", asA, fc.record({ sessionId: field(own, wrongType, [9, 1, 1]), title: field(title, fc.oneof(hostileString, wrongType)) })),
+      controlAuth: fc.constant(asA),
+      control: fc.record({ sessionId: ownExact, title }),
+      hostile: { sessionId: anySession, title: fc.oneof(hostileString, wrongType) },
+      callers: aCallers,
     },
-
     "sessions.end": {
-      // Only erin's sessions may end: a, b and the others keep chatting.
-      control: fc
-        .tuple(fc.constantFrom(...sessions.doomed), fc.option(validText(40).filter((s) => s.trim().length <= 200), { nil: undefined }))
-        .map(([id, reason]) => call("sessions.end", true)({ auth: bearer(ender, "erin"), fields: { sessionId: new Ref(id, id, `doomed(${id.slice(0, 8)})`, id), reason } })),
-      hostile: hostile(
-        "sessions.end",
-        authArb(world, ender, "erin", [[admin, "admin"], [creator, "creator"]]),
-        fc.record({
-          sessionId: field(sessionRef(sessions.doomed, [...sessions.a, ...sessions.b]), wrongType, [9, 1, 1]),
-          reason: field(validText(40), fc.oneof(hostileString, wrongType)),
-        }),
-      ),
+      // Only erin's sessions may end: a, b and the others keep chatting (a's and b's only as others' ids).
+      controlAuth: fc.constant(bearer(ender, "erin")),
+      control: fc.record({
+        sessionId: fc.constantFrom(...sessions.doomed).map((id) => new Ref(id, id, `doomed(${id.slice(0, 8)})`, id)),
+        reason: opt(validText(40).filter((r) => r.trim().length <= 200)),
+      }),
+      hostile: { sessionId: fc.oneof({ weight: 6, arbitrary: sessionRef(sessions.doomed, [...sessions.a, ...sessions.b]) }, { weight: 1, arbitrary: wrongType }), reason: fc.oneof(hostileString, wrongType) },
+      callers: authArb(world, ender, "erin", [[admin, "admin"], [creator, "creator"]]),
     },
-
     "sessions.resume": {
-      control: ownExact.map((sessionId) => call("sessions.resume", true)({ auth: bearer(a, "a"), fields: { sessionId } })),
-      hostile: hostile("sessions.resume", asA, fc.record({ sessionId: field(own, wrongType, [9, 1, 1]) })),
+      controlAuth: fc.constant(asA),
+      control: fc.record({ sessionId: ownExact }),
+      hostile: { sessionId: anySession },
+      callers: aCallers,
     },
-
     "sessions.resolve": {
-      control: fc
-        .tuple(ownExact, fc.option(validText(80), { nil: undefined }), fc.boolean())
-        .map(([sessionId, notes, asAdmin]) => call("sessions.resolve", true)({ auth: asAdmin ? bearer(admin, "admin") : bearer(a, "a"), fields: { sessionId, notes } })),
-      hostile: hostile("sessions.resolve", asA, fc.record({ sessionId: field(own, wrongType, [9, 1, 1]), notes: field(validText(80), fc.oneof(hostileString, wrongType)) })),
+      controlAuth: aOrAdmin,
+      control: fc.record({ sessionId: ownExact, notes: opt(validText(80)) }),
+      hostile: { sessionId: anySession, notes: fc.oneof(hostileString, wrongType) },
+      callers: aCallers,
     },
-
     "messages.send": {
-      control: fc
-        .record({
-          sessionId: ownExact,
-          content: validText(120),
-          clientId: fc.option(fc.uuid().map((u) => `ctl-${u}`), { nil: undefined }),
-          messageType: fc.option(fc.constantFrom("text", "note", "m".repeat(32)), { nil: undefined }),
-          metadata: fc.option(smallMetadata, { nil: undefined }),
-        })
-        .map((fields) =>
-          call("messages.send", true)({
-            auth: bearer(a, "a"),
-            fields,
-            echo: { content: fields.content, clientId: fields.clientId ?? null, messageType: fields.messageType ?? "text", metadata: fields.metadata ?? {} },
-          }),
-        ),
-      hostile: hostile(
-        "messages.send",
-        authArb(world, a, "a", [[b, "b"], [admin, "admin"], [guest, "guest"]]),
-        fc.record({
-          sessionId: field(own, wrongType, [9, 1, 1]),
-          content: field(validText(80), fc.oneof(hostileString, wrongType, fc.constantFrom("   ", "\n\t", "\u3000", "\u00a0"))),
-          clientId: field(clientId, fc.oneof(hostileString, wrongType)),
-          messageType: field(fc.constantFrom("text", "note"), fc.oneof(hostileString, wrongType)),
-          metadata: field(smallMetadata, hostileMetadata, [4, 5, 1]),
-        }),
-      ),
+      controlAuth: fc.constant(asA),
+      control: fc.record({
+        sessionId: ownExact,
+        content: validText(120),
+        clientId: opt(fc.uuid().map((u) => `ctl-${u}`)),
+        messageType: opt(fc.constantFrom("text", "note", "m".repeat(32))),
+        metadata: opt(validMetadata),
+      }),
+      hostile: {
+        sessionId: anySession,
+        content: fc.oneof(hostileString, wrongType, fc.constantFrom("   ", "\n\t", "\u3000", "\u00a0")),
+        // Valid but reused clientIds too: a repeat answers with the first message.
+        clientId: fc.oneof(fc.constantFrom("c-1", "c-2", "dup", "x"), hostileString, wrongType),
+        messageType: fc.oneof(hostileString, wrongType),
+        metadata: fc.oneof(hostileMetadata, deepObject),
+      },
+      callers: authArb(world, a, "a", [[b, "b"], [admin, "admin"], [guest, "guest"]]),
     },
-
     "messages.history": {
+      controlAuth: aOrAdmin,
       control: fc
-        .record({
-          sessionId: ownExact,
-          limit: fc.option(limit(200), { nil: undefined }),
-          cursor: fc.option(fc.tuple(fc.constantFrom("before", "after", "offset"), seq), { nil: undefined }),
-          asAdmin: fc.boolean(),
-        })
-        .map(({ sessionId, limit: l, cursor, asAdmin }) =>
-          call("messages.history", true)({ auth: asAdmin ? bearer(admin, "admin") : bearer(a, "a"), fields: { sessionId, limit: l, ...(cursor ? { [cursor[0]]: cursor[1] } : {}) } }),
-        ),
-      hostile: hostile(
-        "messages.history",
-        asA,
-        fc.record({
-          sessionId: field(own, wrongType, [9, 1, 1]),
-          limit: field(limit(200), hostileNumber),
-          before: field(seq, hostileNumber, [1, 2, 4]),
-          after: field(seq, hostileNumber, [1, 2, 4]),
-          offset: field(seq, hostileNumber, [1, 2, 4]),
-        }),
-      ),
+        .record({ sessionId: ownExact, limit: opt(limit(200)), cursor: opt(fc.tuple(fc.constantFrom("before", "after", "offset"), seq)) })
+        .map(({ cursor, ...rest }) => ({ ...rest, ...(cursor ? { [cursor[0]]: cursor[1] } : {}) })),
+      hostile: { sessionId: anySession, limit: hostileNumber, before: hostileNumber, after: hostileNumber, offset: hostileNumber },
+      callers: aCallers,
     },
-
     "users.stats": {
-      control: fc.boolean().map((asAdmin) => call("users.stats", true)({ auth: asAdmin ? bearer(admin, "admin") : bearer(a, "a"), fields: { userId: new Ref(a.id, a.id, "a", a.id) } })),
-      hostile: hostile("users.stats", asA, fc.record({ userId: field(userRef(a.id, users), wrongType, [9, 1, 1]) })),
+      controlAuth: aOrAdmin,
+      control: fc.record({ userId: fc.constant(self) }),
+      hostile: { userId: fc.oneof(userRef(a.id, users), wrongType) },
+      callers: aCallers,
+    },
+    "admin.deadLetters": {
+      controlAuth: fc.constant(asAdmin),
+      control: fc.record({ limit: opt(limit(200)), before: opt(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })) }),
+      hostile: { limit: hostileNumber, before: hostileNumber },
+      callers: authArb(world, admin, "admin", [[a, "a"], [guest, "guest"]]),
     },
   };
+
+  return Object.fromEntries(
+    Object.entries(specs).map(([name, spec]) => {
+      const procedure = name as ProcedureName;
+      const control = fc.record({ auth: spec.controlAuth, fields: spec.control }).map(({ auth, fields }): Call => ({ procedure, auth, input: fields, control: true }));
+      return [procedure, { control, hostile: hostileCalls(procedure, spec) }];
+    }),
+  ) as Record<ProcedureName, { control: fc.Arbitrary<Call>; hostile: fc.Arbitrary<Call> }>;
 }
 
 /** Every procedure's calls, `hostile` most of the time and a control group the rest. */
@@ -290,3 +274,60 @@ export function callArb(world: World, procedure: ProcedureName, controlWeight = 
   return fc.oneof({ weight: controlWeight, arbitrary: control }, { weight: hostileWeight, arbitrary: hostile });
 }
 
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * What an accepted call must answer with, worked out from its input exactly as the server parsed it:
+ * whatever the server takes, it must keep as sent. Null when there is nothing to compare.
+ */
+export function expectedEcho(procedure: ProcedureName, input: unknown): Record<string, unknown> | null {
+  if (!isRecord(input)) return null;
+  switch (procedure) {
+    case "messages.send":
+      return typeof input.content === "string"
+        ? { content: input.content, messageType: input.messageType ?? "text", clientId: input.clientId ?? null, metadata: input.metadata ?? {} }
+        : null;
+    case "sessions.rename":
+      return typeof input.title === "string" ? { title: input.title.trim() } : null;
+    case "sessions.create":
+      return { agentType: input.agentType ?? "primary", title: typeof input.title === "string" ? input.title.trim() : null, metadata: input.metadata ?? {} };
+    default:
+      return null;
+  }
+}
+
+/**
+ * Tracks clientIds per session: a repeated clientId is answered with the first message, so only a
+ * clientId's first, unraced use can be compared with what was sent.
+ */
+export class ClientIds {
+  private readonly used = new Set<string>();
+
+  /** For each send of one concurrent batch, whether its answer must echo its own input. */
+  fresh(keys: (string | null)[]): boolean[] {
+    const counts = new Map<string, number>();
+    for (const k of keys) if (k !== null) counts.set(k, (counts.get(k) ?? 0) + 1);
+    const out = keys.map((k) => k === null || (!this.used.has(k) && counts.get(k) === 1));
+    for (const k of keys) if (k !== null) this.used.add(k);
+    return out;
+  }
+}
+
+/** The dedupe key of a send: its session (as the server will resolve it, case aside) and clientId. */
+export function clientIdKey(input: unknown): string | null {
+  if (!isRecord(input) || input.clientId === undefined || input.clientId === null) return null;
+  // toJson, not String(): a generated value may be an object whose "toString" is not a function.
+  const session = input.sessionId instanceof Ref ? (input.sessionId.canonical ?? toJson(input.sessionId.value)) : toJson(input.sessionId);
+  return `${session.toLowerCase()}|${toJson(input.clientId)}`;
+}
+
+/**
+ * A batch of generated items, where now and then the first is sent twice at once: a double click,
+ * or a retry racing the original. A valid call must succeed both times.
+ */
+export function withRepeats<T>(item: fc.Arbitrary<T>, maxLength = 6): fc.Arbitrary<T[]> {
+  return fc
+    .tuple(fc.array(item, { minLength: 1, maxLength }), fc.integer({ min: 0, max: 3 }))
+    .map(([items, repeat]) => (repeat === 0 ? [...items, items[0]!] : items));
+}

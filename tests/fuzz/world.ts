@@ -74,8 +74,8 @@ async function badTokens(a: Actor): Promise<Auth[]> {
   return tokens.map(([label, t]) => new Auth(`Bearer ${t}`, t, `token(${label})`));
 }
 
-async function newSession(actor: Actor, title: string) {
-  const res = await api("POST", "/sessions", { token: actor.token, body: { title } });
+async function newSession(actor: Actor, title: string, agentType = "primary") {
+  const res = await api("POST", "/sessions", { token: actor.token, body: { title, agentType } });
   if (res.status !== 200) throw new Error(`could not create a session for ${actor.id}: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.id as string;
 }
@@ -98,7 +98,9 @@ export async function createWorld(tag: string): Promise<World> {
   const sessions = {
     a: [await newSession(a, "fuzz a1"), await newSession(a, "fuzz a2"), await newSession(a, "fuzz a3")],
     b: [await newSession(b, "fuzz b1"), await newSession(b, "fuzz b2")],
-    doomed: [await newSession(ender, "fuzz doomed 1"), await newSession(ender, "fuzz doomed 2"), await newSession(ender, "fuzz doomed 3")],
+    // Enough that concurrent first ends (a race) happen in most runs; spread over agent types to stay
+    // under the open-sessions limit per type.
+    doomed: await Promise.all(["primary", "log_analysis", "research", "router"].flatMap((type, i) => [1, 2].map((n) => newSession(ender, `fuzz doomed ${i * 2 + n}`, type)))),
   };
   return { a, b, admin, creator, ender, guest, sessions, badTokens: await badTokens(a) };
 }
