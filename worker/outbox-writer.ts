@@ -10,7 +10,8 @@
 // dead letters (or all of them, when the session's own row is missing), so the rest go on.
 import { DurableObject } from "cloudflare:workers";
 import { writeDeadLetters, type DeadLetter } from "../db/queries/dead-letters";
-import { sessionExists, writeOutboxes, type OutboxItem } from "../db/queries/messages";
+import { writeOutboxes, type OutboxItem } from "../db/queries/messages";
+import { getSession } from "../db/queries/sessions";
 import { getConfig } from "./config";
 import { openDb, type Db } from "./db";
 
@@ -143,7 +144,7 @@ export class OutboxWriter extends DurableObject<Env> {
     if (this.suspects.size >= MAX_SUSPECTS) this.suspects.clear();
     this.suspects.add(item.sessionId);
     const rows = JSON.parse(item.rows) as OutboxRow[];
-    if (!(await sessionExists(db, item.sessionId))) {
+    if (!(await getSession(db, item.sessionId))) {
       // No row of a session Postgres does not have can be written (restored from an older backup, or
       // deleted on the customer's request): all of them go aside, for an admin to decide.
       const error = `session ${item.sessionId} is not in the database`;

@@ -1,7 +1,7 @@
 // The session WebSocket protocol: every frame, both directions, as zod discriminated unions on `type`.
 // Imported by the Durable Object and by client/ so both sides agree on the wire format.
 import * as z from "zod";
-import { jsonObject, text } from "./validation";
+import { MAX_SEQ, jsonObject, text } from "./validation";
 
 export const clientFrameSchema = z.discriminatedUnion("type", [
   z.object({
@@ -13,7 +13,7 @@ export const clientFrameSchema = z.discriminatedUnion("type", [
     metadata: jsonObject().optional(),
   }),
   z.object({ type: z.literal("typing"), isTyping: z.boolean() }),
-  z.object({ type: z.literal("read"), seq: z.number().int().min(0).max(2_147_483_647) }),
+  z.object({ type: z.literal("read"), seq: z.number().int().min(0).max(MAX_SEQ) }),
   z.object({ type: z.literal("ping") }),
 ]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;

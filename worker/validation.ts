@@ -2,6 +2,9 @@
 // Shared by the Worker, the session object and client/ (it imports zod only).
 import * as z from "zod";
 
+/** The largest seq (a Postgres integer): a cursor past it names nothing and is refused, not sent on. */
+export const MAX_SEQ = 2_147_483_647;
+
 /**
  * Why a string cannot be stored, or null. Postgres text and jsonb hold no NUL, and jsonb refuses a
  * lone UTF-16 surrogate (SQLite would take it, and the outbox could then never write the row).

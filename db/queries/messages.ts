@@ -67,11 +67,6 @@ export async function writeOutboxes(db: Database, items: OutboxItem[]): Promise<
   return items.map((i) => bySession.get(i.sessionId) ?? 0);
 }
 
-export async function sessionExists(db: Database, sessionId: string): Promise<boolean> {
-  const rows = await db.select({ id: chatSessions.id }).from(chatSessions).where(eq(chatSessions.id, sessionId));
-  return rows.length > 0;
-}
-
 /** Every clientId a session has stored, for a Durable Object that lost its own storage. */
 export async function sessionClientIds(db: Database, sessionId: string) {
   const rows = await db

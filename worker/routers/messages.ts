@@ -10,10 +10,9 @@ import { mayReachSession, sessionStub } from "../session";
 import type { SendResult } from "../session/chat-session";
 import { isIssuedSessionId, sessionIdSchema as sessionId } from "../session-id";
 import { protectedProcedure, router } from "../trpc";
-import { checkJson, jsonObject, text } from "../validation";
+import { MAX_SEQ, checkJson, jsonObject, text } from "../validation";
 
-/** Seqs are Postgres integers: a cursor past 2^31 - 1 names nothing and is refused, not sent on. */
-const seq = z.coerce.number().int().min(0).max(2_147_483_647);
+const seq = z.coerce.number().int().min(0).max(MAX_SEQ);
 
 export const sendInput = z.object({
   sessionId,

@@ -39,7 +39,7 @@ export interface SendInput {
 
 export type SendResult =
   | { ok: true; message: Message; duplicate: boolean }
-  | { ok: false; code: "BAD_REQUEST" | "NOT_FOUND" | "FORBIDDEN" | "CONFLICT" | "TOO_MANY_REQUESTS" | "PAYLOAD_TOO_LARGE" | "SERVICE_UNAVAILABLE"; error: string; retryAfterMs?: number };
+  | { ok: false; code: "NOT_FOUND" | "FORBIDDEN" | "CONFLICT" | "TOO_MANY_REQUESTS" | "PAYLOAD_TOO_LARGE" | "SERVICE_UNAVAILABLE"; error: string; retryAfterMs?: number };
 
 interface Attachment {
   userId: string;
@@ -216,9 +216,6 @@ export class ChatSession extends DurableObject<Env> {
     if (bytes > this.config.MAX_CONTENT_BYTES) {
       return { ok: false, code: "PAYLOAD_TOO_LARGE", error: `content is ${bytes} bytes; the limit is ${this.config.MAX_CONTENT_BYTES}` };
     }
-    // Whatever is acknowledged must be writable to Postgres later: refuse it now, not in the outbox.
-    const json = checkJson(input.metadata, jsonLimits(this.config, "message"), "metadata");
-    if (!json.ok) return { ok: false, code: json.code, error: json.message };
     if (input.clientId !== null) {
       const seq = this.store.seqForClientId(input.clientId);
       if (seq !== null) {
@@ -525,6 +522,10 @@ export class ChatSession extends DurableObject<Env> {
       case "read":
         return this.broadcast({ type: "read", userId: caller.userId, seq: Math.min(frame.seq, meta.session.lastSeq) }, ws);
       case "send": {
+        // Whatever is acknowledged must be writable to Postgres later: refuse it now, not in the
+        // outbox. (messages.send checks the same in the Worker, before its RPC.)
+        const json = checkJson(frame.metadata ?? {}, jsonLimits(this.config, "message"), "metadata");
+        if (!json.ok) return this.error(ws, json.code === "BAD_REQUEST" ? "BAD_FRAME" : json.code, json.message, frame.clientId);
         const result = await this.accept(
           meta,
           { id: caller.userId, role: caller.role },
@@ -539,7 +540,6 @@ export class ChatSession extends DurableObject<Env> {
           : result.code === "PAYLOAD_TOO_LARGE" ? "PAYLOAD_TOO_LARGE"
           : result.code === "CONFLICT" ? "SESSION_CLOSED"
           : result.code === "FORBIDDEN" ? "FORBIDDEN"
-          : result.code === "BAD_REQUEST" ? "BAD_FRAME"
           : "INTERNAL";
         return this.error(ws, code, result.error, frame.clientId, result.retryAfterMs);
       }
