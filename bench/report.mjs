@@ -46,6 +46,18 @@ export function rows(r) {
     add("5 outbox (under 2)", "rows in Postgres / acks", o.rowsInPostgres, o.acks, "", "equal, gap-free", o.rowsInPostgres === o.acks && o.missing === 0 && o.gapFree);
   }
 
+  const a = s.agents;
+  if (a) {
+    const o = a.ours;
+    const r = a.reference;
+    add("7 agents, 1 socket", "sync turn: send → stored reply p50", o.syncTurnMs.p50, r.syncTurnMs.p50, " ms");
+    add("7 agents, 1 socket", "sync turn: added latency p50 (ours − reference)", o.addedP50Ms, null, " ms", "≤ 3 ms", o.addedP50Ms <= 3);
+    add("7 agents, 1 socket", "first delta: agent → client p50", o.firstDeltaMs.p50, r.firstDeltaMs.p50, " ms", "≤ 2 ms", o.firstDeltaMs.p50 <= 2);
+    add("7 agents, 1 socket", "first delta: agent → client p99", o.firstDeltaMs.p99, r.firstDeltaMs.p99, " ms", "≤ 10 ms", o.firstDeltaMs.p99 <= 10);
+    add(`7 agents, ${s.concurrent?.ours.sessions ?? 100} sessions × 2 sockets`, "turns/s", o.turnsPerSecond, r.turnsPerSecond, "");
+    add(`7 agents, ${s.concurrent?.ours.sessions ?? 100} sessions × 2 sockets`, "turns/s vs the same load's plain messages/s", o.turnsPerSecond, o.plainMessagesPerSecond, "", "≥ 0.7×", ratio(o.turnsPerSecond, o.plainMessagesPerSecond) >= 0.7);
+  }
+
   const f = s.footprint;
   if (f) {
     add(`6 footprint`, `workerd RSS, ${f.ours.sockets} idle sockets`, f.ours.workerdRssMiB, f.reference.workerdRssMiB, " MiB");

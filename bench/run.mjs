@@ -4,6 +4,7 @@
 // Needs a PostgreSQL server: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres). The
 // bench creates its own database on that server (edge_chat_bench), recreated each run.
 import { execFileSync, spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +24,8 @@ const S4_MESSAGES = Number(process.env.BENCH_S4_MESSAGES ?? 100_000);
 const S4_READS = Number(process.env.BENCH_S4_READS ?? 200);
 const S6_SOCKETS = Number(process.env.BENCH_S6_SOCKETS ?? 1000);
 const S6_WAIT_SECONDS = Number(process.env.BENCH_S6_WAIT_SECONDS ?? 20);
+const S7_TURNS = Number(process.env.BENCH_S7_TURNS ?? 300);
+const S7_PER_SOCKET = Number(process.env.BENCH_S7_PER_SOCKET ?? 10);
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(Number)) : null;
 const runs = (n) => !ONLY || ONLY.has(n);
 const JWT_SECRET = "bench-secret-0123456789abcdef0123456789";
@@ -79,13 +82,13 @@ function productTarget(url) {
   return {
     name: "edge-chat",
     url,
-    async session(n) {
+    async session(n, agentType) {
       const userId = `bench-user-${n}-${Math.random().toString(36).slice(2, 8)}`;
       const token = await tokenFor(userId);
       const res = await fetch(`${url}/api/sessions`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: "{}",
+        body: JSON.stringify(agentType ? { agentType } : {}),
       });
       if (res.status !== 200) throw new Error(`session create: ${res.status} ${await res.text()}`);
       const { id } = await res.json();
@@ -95,13 +98,15 @@ function productTarget(url) {
 }
 
 /** The floor: a bare DO per session id, same frames. */
-function referenceTarget(url) {
+function referenceTarget(url, agentsUrl) {
+  const paths = { sync: "/sync", stream: "/stream" };
   return {
     name: "reference",
     url,
-    async session() {
+    async session(_n, agentType) {
       const id = crypto.randomUUID();
-      return { id, socket: () => ({ url: `${url.replace(/^http/, "ws")}/s/${id}/ws` }) };
+      const agent = agentType && paths[agentType] ? `?agent=${encodeURIComponent(`${agentsUrl}${paths[agentType]}`)}` : "";
+      return { id, socket: () => ({ url: `${url.replace(/^http/, "ws")}/s/${id}/ws${agent}` }) };
     },
   };
 }
@@ -406,6 +411,139 @@ function bundleGzipKiB(configArgs) {
   }
 }
 
+/** The bench's agents (bench/agent.mjs) in a process of their own; `firstDeltaAt` fills as they report. */
+async function benchAgents() {
+  const child = spawn(process.execPath, [join(ROOT, "bench", "agent.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+  const firstDeltaAt = new Map(); // turnId → epoch ms (performance.timeOrigin + now) when the first delta left
+  let buffered = "";
+  const url = await new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`bench agent exited with ${code}`)));
+    child.stdout.on("data", (d) => {
+      buffered += d;
+      let nl;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const [kind, a, b] = buffered.slice(0, nl).split(" ");
+        buffered = buffered.slice(nl + 1);
+        if (kind === "url") resolve(a);
+        else if (kind === "fd") firstDeltaAt.set(a, Number(b));
+      }
+    });
+  });
+  const agent = (path) => ({ url: `${url}${path}`, timeoutMs: 10_000, callbackTimeoutMs: 86_400_000 });
+  return {
+    url,
+    registry: JSON.stringify({ primary: agent("/quiet"), sync: agent("/sync"), stream: agent("/stream") }),
+    firstDeltaAt,
+    close: () => new Promise((resolve) => {
+      child.once("exit", resolve);
+      child.kill("SIGTERM");
+    }),
+  };
+}
+
+/** A socket that also resolves on the reply to each of its messages (an outgoing message whose parentId is its message). */
+function withReplies(client, { onDelta } = {}) {
+  const waiting = new Map(); // message id → resolve
+  const early = new Map(); // replies that came before their ack (none expected)
+  const previous = client.onMessage;
+  client.onMessage = (m) => {
+    previous?.(m);
+    if (m.direction !== "outgoing" || !m.parentId) return;
+    const w = waiting.get(m.parentId);
+    if (w) {
+      waiting.delete(m.parentId);
+      w(performance.now());
+    } else early.set(m.parentId, performance.now());
+  };
+  if (onDelta) client.ws.on("message", (data) => {
+    const frame = JSON.parse(data);
+    if (frame.type === "delta") onDelta(frame, performance.timeOrigin + performance.now());
+  });
+  return {
+    /** Sends and resolves with {ackAt, replyAt} (performance.now()). */
+    async turn(clientId, content) {
+      const ack = await client.send(clientId, content);
+      const ackAt = performance.now();
+      const replyAt = early.get(ack.id) ?? (await new Promise((resolve) => waiting.set(ack.id, resolve)));
+      early.delete(ack.id);
+      return { ackAt, replyAt };
+    },
+  };
+}
+
+/** Scenario 7 for one target: sync turns, streamed turns' first delta, and turns under the 100 × 2 load. */
+async function scenario7For(target, agents) {
+  // (a) A sync turn: customer send → the stored reply at the client (the agent answers at once).
+  const sync = await target.session(7001, "sync");
+  const [c] = await openMany(1, sync.socket);
+  const turns = withReplies(c);
+  for (let i = 0; i < 20; i++) await turns.turn(`s7w-${i}`, "warm up");
+  const turnMs = [];
+  for (let i = 0; i < S7_TURNS; i++) {
+    const t0 = performance.now();
+    const { replyAt } = await turns.turn(`s7s-${i}`, "what is my balance?");
+    turnMs.push(replyAt - t0);
+    if (i % 50 === 0) progress(`[7] ${target.name}: sync turns ${i}/${S7_TURNS}`);
+  }
+  await c.close();
+
+  // (b) A streamed reply's first delta at the client, after the agent wrote it (clocks: epoch ms in both processes).
+  const stream = await target.session(7002, "stream");
+  const firstDelta = [];
+  let measuring = false;
+  const [sc] = await openMany(1, stream.socket);
+  const streamed = withReplies(sc, {
+    onDelta: (frame, at) => {
+      const emitted = agents.firstDeltaAt.get(frame.turnId);
+      if (frame.index !== 0 || emitted === undefined) return;
+      agents.firstDeltaAt.delete(frame.turnId);
+      if (measuring) firstDelta.push(at - emitted);
+    },
+  });
+  for (let i = 0; i < 20; i++) await streamed.turn(`s7x-${i}`, "warm up");
+  measuring = true;
+  for (let i = 0; i < S7_TURNS; i++) {
+    await streamed.turn(`s7d-${i}`, "what is my balance?");
+    // The agent's report comes over a pipe; let it arrive before the next turn.
+    await sleep(1);
+    if (i % 50 === 0) progress(`[7] ${target.name}: streamed turns ${i}/${S7_TURNS}`);
+  }
+  await sc.close();
+
+  // (c) 100 sessions × 2 sockets: each socket sends and waits for its reply, S7_PER_SOCKET times.
+  const load = async (agentType, withTurns) => {
+    const sessions = [];
+    for (let i = 0; i < S2_SESSIONS; i++) sessions.push(await target.session(7100 + i, agentType));
+    const clients = await openMany(S2_SESSIONS * 2, (i) => sessions[i >> 1].socket(), 40, (n) => progress(`[7] ${target.name}: ${n}/${S2_SESSIONS * 2} sockets open`));
+    const drivers = clients.map((cl) => withReplies(cl));
+    const started = performance.now();
+    await Promise.all(
+      clients.map(async (cl, i) => {
+        for (let k = 0; k < S7_PER_SOCKET; k++) {
+          if (withTurns) await drivers[i].turn(`s7c-${i}-${k}`, `message ${k}`);
+          else await cl.send(`s7c-${i}-${k}`, `message ${k}`);
+        }
+      }),
+    );
+    const ms = performance.now() - started;
+    await Promise.all(clients.map((cl) => cl.close()));
+    return round((clients.length * S7_PER_SOCKET) / (ms / 1000), 0);
+  };
+  return {
+    syncTurnMs: summary(turnMs),
+    firstDeltaMs: summary(firstDelta),
+    turnsPerSecond: await load("sync", true),
+    // The same load without replies: on the product, sessions whose (quiet) agent never answers.
+    plainMessagesPerSecond: await load("primary", false),
+  };
+}
+
+async function scenario7(product, reference, agents) {
+  const ours = await scenario7For(product, agents);
+  const ref = await scenario7For(reference, agents);
+  return { ours: { ...ours, addedP50Ms: round(ours.syncTurnMs.p50 - ref.syncTurnMs.p50) }, reference: ref };
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 async function main() {
@@ -415,12 +553,13 @@ async function main() {
   await migratePostgres(databaseUrl);
   const db = await proxyProcess();
   const state = mkdtempSync(join(tmpdir(), "edge-chat-bench-"));
+  const agents = await benchAgents();
   const ours = await startWorker({
     port: await freePort(),
     databaseUrl,
     proxyUrl: db.proxyUrl,
     jwtSecret: JWT_SECRET,
-    vars: { ...BENCH_VARS, ...JSON.parse(process.env.BENCH_VARS ?? "{}") },
+    vars: { ...BENCH_VARS, AGENTS: agents.registry, ...JSON.parse(process.env.BENCH_VARS ?? "{}") },
     persistTo: join(state, "ours"),
     stdio: process.env.BENCH_LOGS ? "inherit" : "ignore",
   });
@@ -431,12 +570,12 @@ async function main() {
     stdio: process.env.BENCH_LOGS ? "inherit" : "ignore",
   });
   const product = productTarget(ours.url);
-  const reference = referenceTarget(ref.url);
+  const reference = referenceTarget(ref.url, agents.url);
   const results = {
     startedAt: startedAt.toISOString(),
     commit: gitCommit(),
     machine: machine(),
-    settings: { N1, S2_SESSIONS, S2_PER_SOCKET, S3_SOCKETS, S3_MESSAGES, S4_MESSAGES, S4_READS, S6_SOCKETS, ROUNDS, only: process.env.BENCH_ONLY ?? null, vars: process.env.BENCH_VARS ?? null },
+    settings: { N1, S2_SESSIONS, S2_PER_SOCKET, S3_SOCKETS, S3_MESSAGES, S4_MESSAGES, S4_READS, S6_SOCKETS, S7_TURNS, S7_PER_SOCKET, ROUNDS, only: process.env.BENCH_ONLY ?? null, vars: process.env.BENCH_VARS ?? null },
     scenarios: {},
   };
   try {
@@ -466,8 +605,11 @@ async function main() {
       ours: { ...(await scenario6(product, ours.pid)), bundle: bundleGzipKiB([]) },
       reference: { ...(await scenario6(reference, ref.pid)), bundle: bundleGzipKiB(["--config", join(ROOT, "bench", "reference", "wrangler.toml")]) },
     };
+
+    if (runs(7)) results.scenarios.agents = await scenario7(product, reference, agents);
   } finally {
     progressDone();
+    await agents.close();
     await ours.stop();
     await ref.stop();
     await db.stop();

@@ -51,6 +51,10 @@ export interface ChatSocketEvents {
   presence: (frame: Extract<Frame, { type: "presence" }>) => void;
   read: (frame: Extract<Frame, { type: "read" }>) => void;
   session: (session: Session) => void;
+  /** An agent turn changed state; when joining mid-turn, `text`/`index` carry the reply so far. */
+  turn: (turn: Extract<Frame, { type: "turn" }>["turn"]) => void;
+  /** A piece of the reply being written (apply those above the `index` you have, per turn and attempt). */
+  delta: (frame: Extract<Frame, { type: "delta" }>) => void;
   /** The server could not replay a gap; fired before the client pages it (when it has `client`). */
   resync: (frame: Extract<Frame, { type: "resync" }>) => void;
   /** An error frame not tied to one of this client's sends. */
@@ -137,6 +141,11 @@ export class ChatSocket {
 
   markRead(seq: number) {
     if (this.ready) this.raw({ type: "read", seq });
+  }
+
+  /** Stops an agent turn on the server (the running one when no id is given); the `turn` frame says when. */
+  cancelTurn(turnId?: string) {
+    if (this.ready) this.raw(turnId ? { type: "cancel", turnId } : { type: "cancel" });
   }
 
   /** Closes for good; pending sends are rejected. */
@@ -306,9 +315,12 @@ export class ChatSocket {
           this.finish({ code: frame.session.status === "ended" ? 4000 : 4001, reason: `session ${frame.session.status}` });
         }
         return;
+      case "turn":
+        return this.emit("turn", frame.turn);
       case "typing":
       case "presence":
       case "read":
+      case "delta":
         return this.emit(frame.type, frame as never);
       case "pong":
         return;

@@ -2,6 +2,7 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  boolean,
   index,
   integer,
   jsonb,
@@ -15,6 +16,13 @@ import {
 
 export const sessionStatuses = ["active", "idle", "resolved", "ended", "expired"] as const;
 export type SessionStatus = (typeof sessionStatuses)[number];
+
+/** Who answers a session: its agent, or a human (support staff) after a handoff. */
+export const sessionHandlers = ["agent", "human"] as const;
+export type SessionHandler = (typeof sessionHandlers)[number];
+
+export const turnStates = ["queued", "calling", "streaming", "waiting_callback", "retry_wait", "done", "failed", "cancelled"] as const;
+export type TurnState = (typeof turnStates)[number];
 
 export const messageDirections = ["incoming", "outgoing", "system"] as const;
 export type MessageDirection = (typeof messageDirections)[number];
@@ -41,10 +49,19 @@ export const chatSessions = pgTable(
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
     context: jsonb("context").$type<Record<string, unknown>>().notNull().default({}),
     state: jsonb("state").$type<Record<string, unknown>>().notNull().default({}),
+    handler: text("handler", { enum: sessionHandlers }).notNull().default("agent"),
+    /** The admin who took the session, once one has (null while it waits for a human). */
+    handlerUserId: text("handler_user_id"),
+    /** When the current handler got the session (for a human: since when it has been waiting). */
+    handlerSince: ts("handler_since"),
     createdAt: ts("created_at").notNull().defaultNow(),
     updatedAt: ts("updated_at").notNull().defaultNow(),
   },
   (t) => [
+    // sessions.waiting: sessions held by a human, longest-waiting first.
+    index("chat_sessions_waiting_idx")
+      .on(t.handlerSince)
+      .where(sql`${t.handler} = 'human' and ${t.status} in ('active', 'idle', 'resolved')`),
     // sessions.list (by status, newest activity first, keyset on (last_activity_at, id)).
     index("chat_sessions_user_activity_idx").on(t.userId, t.status, t.lastActivityAt.desc(), t.id.desc()),
     // the open-sessions-per-agent limit.
@@ -110,6 +127,37 @@ export const chatDeadLetters = pgTable(
   (t) => [uniqueIndex("chat_dead_letters_session_seq_idx").on(t.sessionId, t.seq)],
 );
 
+/**
+ * The audit trail of agent turns, written through the session's outbox: one row per turn, updated as
+ * it moves. A turn that failed for good is a dead letter until an admin replays it.
+ */
+export const chatTurns = pgTable(
+  "chat_turns",
+  {
+    id: uuid("id").primaryKey(),
+    sessionId: uuid("session_id").notNull(),
+    agentType: text("agent_type").notNull(),
+    /** The customer's message the turn answers (the last one, when several were merged). */
+    messageId: uuid("message_id"),
+    state: text("state", { enum: turnStates }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    replySeq: integer("reply_seq"),
+    ttfbMs: integer("ttfb_ms"),
+    firstDeltaMs: integer("first_delta_ms"),
+    totalMs: integer("total_ms"),
+    error: text("error"),
+    deadLetter: boolean("dead_letter").notNull().default(false),
+    createdAt: ts("created_at").notNull(),
+    updatedAt: ts("updated_at").notNull(),
+  },
+  (t) => [
+    index("chat_turns_session_idx").on(t.sessionId, t.createdAt),
+    index("chat_turns_agent_idx").on(t.agentType, t.updatedAt),
+    index("chat_turns_dead_idx").on(t.updatedAt).where(sql`${t.deadLetter}`),
+  ],
+);
+
 export type ChatSessionRow = typeof chatSessions.$inferSelect;
 export type ChatMessageRow = typeof chatMessages.$inferSelect;
 export type ChatDeadLetterRow = typeof chatDeadLetters.$inferSelect;
+export type ChatTurnRow = typeof chatTurns.$inferSelect;

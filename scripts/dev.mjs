@@ -8,9 +8,27 @@ const db = await startDatabase({
   ...(process.env.EDGE_CHAT_DATA_DIR ? { dataDir: process.env.EDGE_CHAT_DATA_DIR } : {}),
 });
 console.log(db.embedded ? `database: embedded PGlite in ${process.env.EDGE_CHAT_DATA_DIR ?? ".data/pglite"}` : `database: ${process.env.DATABASE_URL}`);
-const worker = await startWorker({ port, databaseUrl: db.databaseUrl, proxyUrl: db.proxyUrl });
+// AGENTS from the environment wins over wrangler.toml (and .dev.vars): `AGENTS='{…}' npm start`.
+const vars = process.env.AGENTS ? { AGENTS: process.env.AGENTS } : {};
+const worker = await startWorker({ port, databaseUrl: db.databaseUrl, proxyUrl: db.proxyUrl, testScheduled: true, vars });
+
+// A bad agent registry (AGENTS in wrangler.toml or .dev.vars) stops here, naming the field.
+const health = await fetch(`${worker.url}/health`).then((r) => r.json()).catch(() => null);
+if (health && health.agents && !health.agents.ok) {
+  console.error(`\nedge-chat cannot start: ${health.agents.error}\n`);
+  await worker.stop();
+  await db.stop();
+  process.exit(1);
+}
 console.log(`edge-chat is serving on ${worker.url}  (health: ${worker.url}/health, API: ${worker.url}/openapi.json)`);
+console.log(`agents: ${health?.agents?.types?.join(", ") ?? "unknown"}`);
 console.log("get a token: npm run token -- <userId> [--admin] [--guest]");
+
+// wrangler does not run cron triggers locally: run the sweep (idle and expiry) every minute, as deployed.
+const cron = setInterval(() => {
+  fetch(`${worker.url}/__scheduled?cron=*+*+*+*+*`).catch((err) => console.error("local cron trigger failed:", err.message));
+}, 60_000);
+cron.unref();
 
 let stopping = false;
 async function shutdown(code = 0) {

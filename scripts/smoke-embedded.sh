@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of the two-command promise: `npm start` with no DATABASE_URL (embedded PGlite) serves a
-# healthy Worker that stores and returns a message. Uses a throwaway data folder and port.
+# healthy Worker that stores a message, and the built-in demo agent answers it. Uses a throwaway data
+# folder and port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=$((20000 + RANDOM % 10000))
@@ -21,7 +22,16 @@ token=$(node scripts/token.mjs smoke-user)
 auth=(-H "authorization: Bearer $token" -H "content-type: application/json")
 session=$(curl -fsS -X POST "$base/api/sessions" "${auth[@]}" -d '{"title":"smoke"}')
 id=$(node -pe 'JSON.parse(process.argv[1]).id' "$session")
-curl -fsS -X POST "$base/api/sessions/$id/messages" "${auth[@]}" -d '{"content":"hello","clientId":"smoke-1"}' >/dev/null
-history=$(curl -fsS "$base/api/sessions/$id/history" "${auth[@]}")
-node -e 'const h = JSON.parse(process.argv[1]); if (h.messages.length !== 1 || h.messages[0].content !== "hello") { console.error("unexpected history", h); process.exit(1); }' "$history"
-echo "smoke: embedded database OK"
+curl -fsS -X POST "$base/api/sessions/$id/messages" "${auth[@]}" -d '{"content":"hello, what is my balance?","clientId":"smoke-1"}' >/dev/null
+# The demo agent (`primary`) streams its answer; the stored reply follows the customer's message.
+for _ in $(seq 1 40); do
+  history=$(curl -fsS "$base/api/sessions/$id/history" "${auth[@]}")
+  node -e 'const h = JSON.parse(process.argv[1]); process.exit(h.messages.length >= 2 ? 0 : 1)' "$history" && break
+  sleep 0.5
+done
+node -e '
+  const [first, reply, ...rest] = JSON.parse(process.argv[1]).messages;
+  const ok = first?.content === "hello, what is my balance?" && reply?.direction === "outgoing" && reply.parentId === first.id
+    && reply.agentInfo?.agentType === "primary" && reply.intent === "balance" && rest.length === 0;
+  if (!ok) { console.error("unexpected history", process.argv[1]); process.exit(1); }' "$history"
+echo "smoke: embedded database and the demo agent OK"

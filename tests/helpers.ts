@@ -212,7 +212,7 @@ export async function dedicatedWorker(vars: Record<string, string> = {}) {
       databaseUrl: inject("databaseUrl"),
       proxyUrl: proxy.url,
       jwtSecret: inject("jwtSecret"),
-      vars: { ...TEST_VARS, ...vars },
+      vars: { ...TEST_VARS, AGENTS: inject("quietAgents"), ...vars },
       persistTo,
       testScheduled: true,
       stdio: process.env.WORKER_LOGS ? "inherit" : "ignore",

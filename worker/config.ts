@@ -9,11 +9,18 @@ const configSchema = z.object({
   DB_WS_PROXY: z.string().optional(),
   JWT_SECRET: z.string().optional(),
   JWT_JWKS_URL: z.url().optional(),
-  AGENT_TYPES: z
-    .string()
-    .default("primary,log_analysis,research,router")
-    .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean)),
+  /** The agent registry is parsed on its own (worker/agents/registry.ts): a bad one fails only what needs agents. */
   DEFAULT_AGENT_TYPE: z.string().default("primary"),
+  /** Masked before a message is stored or an agent sees it: a comma list of card, iban; or none. */
+  REDACT: z
+    .string()
+    .default("card,iban")
+    .transform((s) => s.split(",").map((t) => t.trim().toLowerCase()).filter((t) => t && t !== "none"))
+    .pipe(z.array(z.enum(["card", "iban"])))
+    .transform((kinds) => new Set(kinds) as ReadonlySet<"card" | "iban">),
+  AGENT_UNAVAILABLE_TEXT: z.string().min(1).default("Sorry, our assistant is unavailable right now. A member of our team will reply here shortly."),
+  /** The public origin agents call back to (default: the origin of the request that reached the session). */
+  PUBLIC_URL: z.url().optional(),
   MAX_OPEN_SESSIONS_PER_AGENT: intVar(5),
   SESSION_IDLE_MINUTES: z.coerce.number().positive().default(30),
   GUEST_SESSION_TTL_HOURS: intVar(24),

@@ -12,11 +12,13 @@ export type Context = {
   db: Db;
   /** Records a duration (ms) for the response's Server-Timing header. */
   metric: (name: string, ms: number) => void;
+  /** The origin the request came in on (where webhook agents are told to call back); null outside a request. */
+  origin: string | null;
 };
 
 /** Builds a context from parts; tests and other entry points call this directly. */
 export function createContextInner(opts: { env: Env; db: Db; user: User | null; authError?: string | null }): Context {
-  return { env: opts.env, config: getConfig(opts.env), user: opts.user, authError: opts.authError ?? null, db: opts.db, metric: () => {} };
+  return { env: opts.env, config: getConfig(opts.env), user: opts.user, authError: opts.authError ?? null, db: opts.db, metric: () => {}, origin: null };
 }
 
 /** Resolves the caller from an Authorization header: a user, or the reason the token was refused. */
@@ -39,10 +41,11 @@ export async function createContext(opts: {
   authorization: string | null | undefined;
   db: () => Db;
   metric?: Context["metric"];
+  origin?: string;
 }): Promise<Context> {
   const config = getConfig(opts.env);
   const { user, authError } = await authenticate(opts.authorization, config);
-  const ctx = { env: opts.env, config, user, authError, metric: opts.metric ?? (() => {}) } as Omit<Context, "db">;
+  const ctx = { env: opts.env, config, user, authError, metric: opts.metric ?? (() => {}), origin: opts.origin ?? null } as Omit<Context, "db">;
   // Opening the database is deferred to the first query, so requests that never query pay nothing.
   return Object.defineProperty(ctx, "db", { enumerable: true, get: opts.db }) as Context;
 }

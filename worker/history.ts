@@ -4,7 +4,7 @@ import { messageHistory, type HistoryQuery } from "../db/queries/messages";
 import type { Db } from "./db";
 import { toMessage, type Message, type Session } from "./schemas";
 import { sessionStub } from "./session";
-import type { Pending } from "./session/chat-session";
+import type { Pending } from "./session/contract";
 
 export type { Pending };
 
@@ -31,6 +31,7 @@ export function withPending(session: Session, pending: Pending | null): Session 
   if (pending.status && pending.status.status !== session.status && session.status !== "ended" && session.status !== "expired") {
     merged = { ...merged, status: pending.status.status, updatedAt: pending.status.updatedAt };
   }
+  if (pending.handling) merged = { ...merged, ...pending.handling };
   return merged;
 }
 

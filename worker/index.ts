@@ -19,8 +19,11 @@ import { toSession } from "./schemas";
 import { mayReachSession, notifySession, sessionStub } from "./session";
 import { sessionIdSchema } from "./session-id";
 import { mountRest } from "./rest";
+import { agentOf, agentRegistry } from "./agents/registry";
+import { demoAgents } from "./demo-agents";
+import { agentCallback } from "./webhooks";
 
-type AppEnv = { Bindings: Env; Variables: { db: () => Db } & TimingVariables };
+export type AppEnv = { Bindings: Env; Variables: { db: () => Db } & TimingVariables };
 
 const app = new Hono<AppEnv>();
 
@@ -69,6 +72,7 @@ const contextFor = (c: Context<AppEnv>) =>
     authorization: c.req.header("authorization"),
     db: c.get("db"),
     metric: (name, ms) => setMetric(c, name, Math.round(ms * 100) / 100),
+    origin: new URL(c.req.url).origin,
   });
 
 app.get("/health", async (c) => {
@@ -85,7 +89,9 @@ app.get("/health", async (c) => {
     console.error("health: database check failed", err);
   }
   const latencyMs = Math.round((performance.now() - started) * 10) / 10;
-  return c.json({ status: ok ? "ok" : "degraded", db: { ok, latencyMs }, version: config.VERSION }, ok ? 200 : 503);
+  const registry = agentRegistry(c.env);
+  const agents = registry.ok ? { ok: true, types: Object.keys(registry.registry) } : { ok: false, error: registry.error };
+  return c.json({ status: ok && registry.ok ? "ok" : "degraded", db: { ok, latencyMs }, agents, version: config.VERSION }, ok ? 200 : 503);
 });
 
 let openApiDocument: ReturnType<typeof generateOpenApiDocument> | undefined;
@@ -129,6 +135,21 @@ app.get("/api/sessions/:sessionId/ws", limitIp, async (c) => {
   if (protocols.includes("edge-chat")) headers.set("x-accept-protocol", "edge-chat");
   return sessionStub(c.env, sessionId).fetch(new Request(c.req.raw.url, { headers }));
 });
+
+// Webhook agents' callbacks (see worker/webhooks.ts).
+app.post("/api/webhooks/agents/:agentType", limitIp, limitBody, agentCallback);
+
+// The built-in demo agents (reached by the registry's path urls through the SELF binding).
+app.route(
+  "/",
+  demoAgents({
+    secretFor: (name, env) => {
+      const registry = agentRegistry(env);
+      return registry.ok ? agentOf(registry.registry, name)?.secret : undefined;
+    },
+    callbackFetch: (env) => (url, init) => env.SELF.fetch(url, init),
+  }),
+);
 
 // tRPC would take a multipart or octet-stream body as "no input" and run the call on defaults; our
 // procedures take JSON only, so any other body is refused (in tRPC's error shape) before it runs.

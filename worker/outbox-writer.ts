@@ -143,6 +143,7 @@ export class OutboxWriter extends DurableObject<Env> {
     }
     if (this.suspects.size >= MAX_SUSPECTS) this.suspects.clear();
     this.suspects.add(item.sessionId);
+    item = await this.writeExtras(db, item);
     const rows = JSON.parse(item.rows) as OutboxRow[];
     if (!(await getSession(db, item.sessionId))) {
       // No row of a session Postgres does not have can be written (restored from an older backup, or
@@ -154,6 +155,35 @@ export class OutboxWriter extends DurableObject<Env> {
     }
     const result = await this.bisect(db, item, rows);
     return { inserted: result.inserted, deadLettered: item.dead.length + result.deadLettered };
+  }
+
+  /**
+   * What the session says about itself (who handles it, its context and state, its turns' audit rows)
+   * is written apart from its messages: if Postgres refuses that, it is logged and dropped (the
+   * session's object still holds it), and no message is ever set aside because of it. Returns the
+   * item without it.
+   */
+  private async writeExtras(db: Db, item: WriteItem): Promise<WriteItem> {
+    const bare: WriteItem = { ...item, handling: null, turns: "[]" };
+    const alone = (extras: Pick<WriteItem, "handling" | "turns">) =>
+      writeOutboxes(db, [{ sessionId: item.sessionId, rows: "[]", status: null, statusAt: item.statusAt, handling: null, turns: "[]", ...extras }]);
+    const refused = async (what: string, write: () => Promise<unknown>) => {
+      try {
+        await write();
+        return false;
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        console.error(`outbox writer: session ${item.sessionId}: Postgres refused ${what}; dropped`, postgresMessage(err));
+        return true;
+      }
+    };
+    if (item.handling) await refused("its handling (handler, agent type, context, state)", () => alone({ handling: item.handling }));
+    const turns = JSON.parse(item.turns ?? "[]") as unknown[];
+    // The turn rows together, and only if Postgres refuses them, one by one (dropping just the refused).
+    if (turns.length > 0 && (await refused(`${turns.length} turn rows together`, () => alone({ turns: item.turns! })))) {
+      for (const t of turns) await refused("a turn row", () => alone({ turns: JSON.stringify([t]) }));
+    }
+    return bare;
   }
 
   /** Writes `rows`, halving around the ones Postgres refuses; each refused row becomes a dead letter. */

@@ -15,6 +15,8 @@ export const clientFrameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("typing"), isTyping: z.boolean() }),
   z.object({ type: z.literal("read"), seq: z.number().int().min(0).max(MAX_SEQ) }),
   z.object({ type: z.literal("ping") }),
+  // Stops a turn on the server: the given one, or the one running.
+  z.object({ type: z.literal("cancel"), turnId: z.uuid().optional() }),
 ]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;
 
@@ -28,7 +30,26 @@ export type ErrorCode =
   | "RATE_LIMITED"
   | "SESSION_CLOSED"
   | "FORBIDDEN"
+  | "NOT_FOUND"
+  | "CONFLICT"
   | "INTERNAL";
+
+export type TurnState = "queued" | "calling" | "streaming" | "waiting_callback" | "retry_wait" | "done" | "failed" | "cancelled";
+
+/** A turn as the sockets see it. `text`/`index` (a socket joining mid-turn): the reply so far and the last delta index it covers. */
+export interface TurnFrameBody {
+  turnId: string;
+  state: TurnState;
+  agentType: string;
+  /** Attempts made so far (a new attempt discards the partial text of the one before). */
+  attempt: number;
+  /** The customer's message the turn answers. */
+  parentId: string;
+  replySeq?: number;
+  error?: string;
+  text?: string;
+  index?: number;
+}
 
 /** Server → client frames. `Message` and `Session` are the API's JSON shapes (see worker/schemas.ts). */
 export type ServerFrame<Message = unknown, Session = unknown> =
@@ -41,6 +62,9 @@ export type ServerFrame<Message = unknown, Session = unknown> =
   | { type: "session"; session: Session }
   | { type: "resync"; fromSeq: number; lastSeq: number }
   | { type: "error"; code: ErrorCode; message: string; clientId?: string; retryAfterMs?: number }
+  | { type: "turn"; turn: TurnFrameBody }
+  /** A piece of the reply being written; `index` counts 0, 1, 2… per attempt of a turn. */
+  | { type: "delta"; turnId: string; attempt: number; index: number; text: string }
   | { type: "pong" };
 
 /** Close codes the server uses (4xxx: application-defined). */

@@ -6,6 +6,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { OpenApiMeta } from "trpc-to-openapi";
 import * as z from "zod";
 import { ZodError } from "zod";
+import { AgentConfigError } from "./agents/registry";
 import type { Context } from "./context";
 import { retryAfterHeader } from "./errors";
 import { appRouter, createCaller } from "./routers";
@@ -55,7 +56,8 @@ async function readInput(c: HonoContext, method: Method): Promise<Record<string,
 }
 
 function errorBody(error: TRPCError) {
-  const internal = error.code === "INTERNAL_SERVER_ERROR";
+  // A broken agent registry is the operator's to fix, and the message names the field.
+  const internal = error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof AgentConfigError);
   const zod = error.cause instanceof ZodError ? error.cause : null;
   return {
     code: error.code,

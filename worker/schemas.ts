@@ -1,6 +1,6 @@
 // The API's data shapes (zod, shared by tRPC outputs and the OpenAPI document) and row→JSON mappers.
 import * as z from "zod";
-import { messageDirections, sessionStatuses, type ChatMessageRow, type ChatSessionRow } from "../db/schema";
+import { messageDirections, sessionHandlers, sessionStatuses, type ChatMessageRow, type ChatSessionRow } from "../db/schema";
 
 const json = z.record(z.string(), z.unknown());
 
@@ -22,6 +22,9 @@ export const sessionSchema = z.object({
   endedReason: z.string().nullable(),
   metadata: json,
   context: json,
+  handler: z.enum(sessionHandlers).describe("who answers: the session's agent, or a human after a handoff"),
+  handlerUserId: z.string().nullable().describe("the admin who took the session (null while it waits for one)"),
+  handlerSince: isoDate.nullable().describe("when the current handler got the session"),
   createdAt: isoDate,
   updatedAt: isoDate,
 });
@@ -85,6 +88,9 @@ export function toSession(row: SessionFields): Session {
     endedReason: row.endedReason,
     metadata: row.metadata,
     context: row.context,
+    handler: row.handler,
+    handlerUserId: row.handlerUserId,
+    handlerSince: iso(row.handlerSince),
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

@@ -3,6 +3,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import type { OpenApiMeta } from "trpc-to-openapi";
 import * as z from "zod";
 import { ZodError } from "zod";
+import { AgentConfigError } from "./agents/registry";
 import type { Context } from "./context";
 import { isDatabaseUnavailable } from "./db";
 
@@ -13,7 +14,8 @@ const t = initTRPC
     isDev: false,
     errorFormatter({ shape, error }) {
       // Internal failures never leak their message (it may carry SQL or a stack) to the client.
-      const internal = error.code === "INTERNAL_SERVER_ERROR";
+      // A broken agent registry is the operator's to fix, and the message names the field.
+      const internal = error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof AgentConfigError);
       const zodError = error.cause instanceof ZodError ? error.cause : null;
       return {
         ...shape,
@@ -44,4 +46,10 @@ export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
     throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.authError ?? "missing bearer token" });
   }
   return next({ ctx: { ...ctx, user: ctx.user } });
+});
+
+/** Support staff: admins only. */
+export const adminProcedure = protectedProcedure.use(({ ctx, next }) => {
+  if (ctx.user.role !== "admin") throw new TRPCError({ code: "FORBIDDEN", message: "only admins may do this" });
+  return next();
 });

@@ -1,6 +1,7 @@
 // Message queries: the session outbox's batch write, and history paging (keyset by seq, or offset).
 import { and, asc, desc, eq, gt, isNotNull, lt, sql } from "drizzle-orm";
-import { chatMessages, chatSessions } from "../schema";
+import { chatMessages, chatSessions, chatTurns } from "../schema";
+import { pgInsertColumns, pgRecordColumns, pgSelectExpressions } from "../message-row";
 import type { Database } from "./sessions";
 
 /** One session's outbox batch: its messages as a JSON array, and a status change to record. */
@@ -12,6 +13,19 @@ export interface OutboxItem {
   status: "active" | "idle" | null;
   /** When the object made that change (ms since epoch). */
   statusAt: number;
+  /** What the object owns about the session (who handles it, its agent type, context, state), when it changed. */
+  handling?: SessionHandling | null;
+  /** JSON array of the session's agent turn rows that changed (see TurnStore.auditBatch). */
+  turns?: string;
+}
+
+export interface SessionHandling {
+  agent_type: string;
+  handler: string;
+  handler_user_id: string | null;
+  handler_since_ms: number | null;
+  context: Record<string, unknown>;
+  state: Record<string, unknown>;
 }
 
 /**
@@ -22,26 +36,42 @@ export interface OutboxItem {
 export async function writeOutboxes(db: Database, items: OutboxItem[]): Promise<number[]> {
   const rows = `[${items.map((i) => i.rows.slice(1, -1)).filter((r) => r.length > 0).join(",")}]`;
   const sessions = JSON.stringify(
-    items.map((i) => ({ session_id: i.sessionId, status: i.status, status_ms: i.statusAt, from_statuses: i.status === "active" ? "{idle,resolved}" : "{active}" })),
+    items.map((i) => ({
+      session_id: i.sessionId, status: i.status, status_ms: i.statusAt, from_statuses: i.status === "active" ? "{idle,resolved}" : "{active}",
+      handling: i.handling ?? null,
+    })),
   );
+  const turns = `[${items.map((i) => (i.turns ?? "[]").slice(1, -1)).filter((r) => r.length > 0).join(",")}]`;
   const result = (await db.execute(sql`
     with batch as (
-      select * from json_to_recordset(${rows}::json) as b(
-        session_id uuid, id uuid, seq integer, client_id text, user_id text, direction text, content text,
-        message_type text, metadata jsonb, agent_info jsonb, parent_id uuid, created_ms bigint)
+      select * from json_to_recordset(${rows}::json) as b(${sql.raw(pgRecordColumns)})
     ), sess as (
-      select * from json_to_recordset(${sessions}::json) as s(session_id uuid, status text, status_ms bigint, from_statuses text[])
+      select * from json_to_recordset(${sessions}::json) as s(session_id uuid, status text, status_ms bigint, from_statuses text[], handling jsonb)
+    ), turn_rows as (
+      select * from json_to_recordset(${turns}::json) as t(
+        id uuid, session_id uuid, agent_type text, message_id uuid, state text, attempts integer, reply_seq integer, ttfb_ms integer,
+        first_delta_ms integer, total_ms integer, error text, dead_letter boolean, created_ms bigint, updated_ms bigint)
+    ), turns_written as (
+      -- The audit trail: a turn's row follows it (never back to an older version).
+      insert into ${chatTurns} (id, session_id, agent_type, message_id, state, attempts, reply_seq, ttfb_ms, first_delta_ms, total_ms, error, dead_letter, created_at, updated_at)
+      select id, session_id, agent_type, message_id, state, attempts, reply_seq, ttfb_ms, first_delta_ms, total_ms, error, dead_letter,
+             to_timestamp(created_ms / 1000.0), to_timestamp(updated_ms / 1000.0)
+      from turn_rows
+      on conflict (id) do update set agent_type = excluded.agent_type, state = excluded.state, attempts = excluded.attempts,
+        reply_seq = excluded.reply_seq, ttfb_ms = excluded.ttfb_ms, first_delta_ms = excluded.first_delta_ms, total_ms = excluded.total_ms,
+        error = excluded.error, dead_letter = excluded.dead_letter, updated_at = excluded.updated_at
+      where ${chatTurns}.updated_at <= excluded.updated_at
+      returning 1
     ), ins as (
-      insert into ${chatMessages} (id, session_id, seq, client_id, user_id, direction, content, message_type, metadata, agent_info, parent_id, created_at)
-      select id, session_id, seq, client_id, user_id, direction, content, message_type,
-             coalesce(metadata, '{}'::jsonb), agent_info, parent_id, to_timestamp(created_ms / 1000.0)
+      insert into ${chatMessages} (${sql.raw(pgInsertColumns)})
+      select ${sql.raw(pgSelectExpressions)}
       from batch
       on conflict do nothing
       returning session_id
     ), counts as (
       select session_id, count(*)::int as n from ins group by session_id
     ), agg as (
-      select session_id, max(seq) as max_seq, to_timestamp(max(created_ms) / 1000.0) as last_at from batch group by session_id
+      select session_id, max(seq) as max_seq, to_timestamp(max(created_at) / 1000.0) as last_at from batch group by session_id
     ), upd as (
       update ${chatSessions} c set
         last_seq = greatest(c.last_seq, coalesce(agg.max_seq, 0)),
@@ -54,6 +84,14 @@ export async function writeOutboxes(db: Database, items: OutboxItem[]): Promise<
           when s.status = 'active' and c.status = 'resolved' and c.resolved_at > to_timestamp(s.status_ms / 1000.0) then c.status
           when s.status = 'idle' and c.last_activity_at > to_timestamp(s.status_ms / 1000.0) then c.status
           else s.status end,
+        -- The object owns these once it has the session: its latest values win.
+        agent_type = coalesce(s.handling->>'agent_type', c.agent_type),
+        handler = coalesce(s.handling->>'handler', c.handler),
+        handler_user_id = case when s.handling is null then c.handler_user_id else s.handling->>'handler_user_id' end,
+        handler_since = case when s.handling is null then c.handler_since
+          else to_timestamp((s.handling->>'handler_since_ms')::bigint / 1000.0) end,
+        context = coalesce(s.handling->'context', c.context),
+        state = coalesce(s.handling->'state', c.state),
         updated_at = now()
       from sess s
       left join agg on agg.session_id = s.session_id

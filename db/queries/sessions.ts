@@ -26,6 +26,12 @@ export async function getSession(db: Database, id: string) {
   return row;
 }
 
+/** The agent's own state for a session (kept out of the session's JSON). */
+export async function agentState(db: Database, id: string): Promise<Record<string, unknown>> {
+  const [row] = await db.select({ state: chatSessions.state }).from(chatSessions).where(eq(chatSessions.id, id));
+  return row?.state ?? {};
+}
+
 /**
  * Ends the oldest open sessions of (user, agent type) beyond `max`, keeping `keepId`.
  * Runs inside the caller's transaction after an advisory lock on (user, agent type), so two

@@ -76,6 +76,12 @@ describe("the API surface", () => {
         "GET /users/{userId}/sessions",
         "GET /users/{userId}/stats",
         "GET /admin/dead-letters",
+        "GET /agents/dead-letters",
+        "POST /agents/dead-letters/{turnId}/retry",
+        "GET /agents/health",
+        "GET /sessions/waiting",
+        "POST /sessions/{sessionId}/handoff",
+        "POST /sessions/{sessionId}/turns/cancel",
       ].sort(),
     );
   });

@@ -14,6 +14,8 @@ describe("sessions.list", () => {
     await c.sessions.resolve.mutate({ sessionId: r.id });
     await c.sessions.end.mutate({ sessionId: e.id });
     await sql().query(`update chat_sessions set status = 'idle' where id = $1`, [b.id]);
+    // Lists come from Postgres alone and may trail an ack by the outbox lag (README).
+    await reachedPostgres(a.id, 1);
 
     const active = await c.sessions.list.query({ userId, type: "active" });
     expect(active.sessions.map((s) => s.title)).toEqual(["a"]);

@@ -137,25 +137,6 @@ function parseBody(w: Wire): unknown {
   }
 }
 
-/**
- * Default runs per procedure (each run sends 1–6 requests at once). Calls that reach Postgres cost
- * tens of ms of machine time each (a connection per request), so those procedures get fewer runs;
- * sends (the session's object only) and routing get more. FUZZ_RUNS scales them all.
- */
-const RUNS: Record<ProcedureName, number> = {
-  "messages.send": 200,
-  "messages.history": 30,
-  "sessions.get": 15,
-  "sessions.list": 30,
-  "sessions.create": 15,
-  "sessions.rename": 15,
-  "sessions.end": 15,
-  "sessions.resume": 12,
-  "sessions.resolve": 15,
-  "users.stats": 15,
-  "admin.deadLetters": 12,
-};
-
 describe("REST fuzz", () => {
   it("covers every operation in /openapi.json", async () => {
     const res = await fetch(`${baseUrl()}/openapi.json`);
@@ -165,10 +146,10 @@ describe("REST fuzz", () => {
     expect(fuzzed.sort()).toEqual(served.sort());
   });
 
-  for (const procedure of Object.keys(RUNS) as ProcedureName[]) {
+  for (const procedure of Object.keys(PROCEDURES) as ProcedureName[]) {
     it(`${procedure}: never 5xx, never hangs, every 4xx says why, valid calls succeed`, async () => {
       const arb = callArb(world, procedure).chain((call) => (call.control ? fc.constant<[Call, Transport]>([call, clean]) : transport.map((t): [Call, Transport] => [call, t])));
-      await fuzz(withRepeats(arb), runs(RUNS[procedure]), (cases) => runCalls(procedure, cases));
+      await fuzz(withRepeats(arb), runs(PROCEDURES[procedure].runs), (cases) => runCalls(procedure, cases));
     }, 300_000);
   }
 

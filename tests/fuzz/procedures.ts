@@ -10,6 +10,7 @@ import {
   hostileString,
   jsonValue,
   listCursor,
+  pct,
   sessionRef,
   toJson,
   userRef,
@@ -18,6 +19,7 @@ import {
   validText,
   wrongType,
 } from "./arbitraries";
+import { redact } from "../../worker/agents/redact";
 import { Auth, authArb, bearer, type World } from "./world";
 
 export type ProcedureName =
@@ -31,28 +33,52 @@ export type ProcedureName =
   | "messages.send"
   | "messages.history"
   | "users.stats"
-  | "admin.deadLetters";
+  | "admin.deadLetters"
+  | "sessions.waiting"
+  | "sessions.handoff"
+  | "turns.cancel"
+  | "agents.deadLetters"
+  | "agents.retry"
+  | "agents.health";
 
 export interface ProcedureDef {
   kind: "query" | "mutation";
   method: "GET" | "POST" | "PATCH" | "DELETE";
   /** The REST path, as in the procedure's meta.openapi. */
   path: string;
+  /**
+   * Default fuzz runs (each sends 1–6 requests at once; FUZZ_RUNS scales them). Calls that reach
+   * Postgres cost tens of ms of machine time each (a connection per request), so they get fewer;
+   * sends (the session's object only) get more.
+   */
+  runs: number;
+  /**
+   * A valid call may still be refused with a 4xx because of what the server holds, not the input
+   * (cancelling when no turn runs, replaying a turn that is no dead letter): such calls are judged as
+   * hostile ones (never 5xx, every 4xx says why), never as controls.
+   */
+  mayRefuse?: true;
 }
 
 /** The procedures of worker/routers (checked against /openapi.json by the REST fuzz file). */
 export const PROCEDURES: Record<ProcedureName, ProcedureDef> = {
-  "sessions.create": { kind: "mutation", method: "POST", path: "/sessions" },
-  "sessions.get": { kind: "query", method: "GET", path: "/sessions/{sessionId}" },
-  "sessions.list": { kind: "query", method: "GET", path: "/users/{userId}/sessions" },
-  "sessions.rename": { kind: "mutation", method: "PATCH", path: "/sessions/{sessionId}" },
-  "sessions.end": { kind: "mutation", method: "DELETE", path: "/sessions/{sessionId}" },
-  "sessions.resume": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/resume" },
-  "sessions.resolve": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/resolve" },
-  "messages.send": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/messages" },
-  "messages.history": { kind: "query", method: "GET", path: "/sessions/{sessionId}/history" },
-  "users.stats": { kind: "query", method: "GET", path: "/users/{userId}/stats" },
-  "admin.deadLetters": { kind: "query", method: "GET", path: "/admin/dead-letters" },
+  "sessions.create": { kind: "mutation", method: "POST", path: "/sessions", runs: 15 },
+  "sessions.get": { kind: "query", method: "GET", path: "/sessions/{sessionId}", runs: 15 },
+  "sessions.list": { kind: "query", method: "GET", path: "/users/{userId}/sessions", runs: 30 },
+  "sessions.rename": { kind: "mutation", method: "PATCH", path: "/sessions/{sessionId}", runs: 15 },
+  "sessions.end": { kind: "mutation", method: "DELETE", path: "/sessions/{sessionId}", runs: 15 },
+  "sessions.resume": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/resume", runs: 12 },
+  "sessions.resolve": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/resolve", runs: 15 },
+  "messages.send": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/messages", runs: 200 },
+  "messages.history": { kind: "query", method: "GET", path: "/sessions/{sessionId}/history", runs: 30 },
+  "users.stats": { kind: "query", method: "GET", path: "/users/{userId}/stats", runs: 15 },
+  "admin.deadLetters": { kind: "query", method: "GET", path: "/admin/dead-letters", runs: 12 },
+  "sessions.waiting": { kind: "query", method: "GET", path: "/sessions/waiting", runs: 10 },
+  "sessions.handoff": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/handoff", runs: 15 },
+  "turns.cancel": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/turns/cancel", runs: 20, mayRefuse: true },
+  "agents.deadLetters": { kind: "query", method: "GET", path: "/agents/dead-letters", runs: 12 },
+  "agents.retry": { kind: "mutation", method: "POST", path: "/agents/dead-letters/{turnId}/retry", runs: 12, mayRefuse: true },
+  "agents.health": { kind: "query", method: "GET", path: "/agents/health", runs: 10 },
 };
 
 /** One generated call of a procedure, before it is put on a wire (REST or tRPC). */
@@ -161,6 +187,7 @@ export function calls(world: World): Record<ProcedureName, { control: fc.Arbitra
   const users = [b.id, admin.id, "nobody", ""];
   const self = new Ref(a.id, a.id, "a", a.id);
   const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+  const adminCallers = authArb(world, admin, "admin", [[a, "a"], [guest, "guest"]]);
 
   const specs: Record<ProcedureName, Spec> = {
     "sessions.create": {
@@ -255,14 +282,61 @@ export function calls(world: World): Record<ProcedureName, { control: fc.Arbitra
       controlAuth: fc.constant(asAdmin),
       control: fc.record({ limit: opt(limit(200)), before: opt(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })) }),
       hostile: { limit: hostileNumber, before: hostileNumber },
-      callers: authArb(world, admin, "admin", [[a, "a"], [guest, "guest"]]),
+      callers: adminCallers,
+    },
+    "sessions.waiting": {
+      controlAuth: fc.constant(asAdmin),
+      control: fc.record({ limit: opt(limit(200)) }),
+      hostile: { limit: hostileNumber },
+      callers: adminCallers,
+    },
+    "sessions.handoff": {
+      // Staff take a's sessions and hand them back: a's messages then wait for a human, or go to another agent.
+      controlAuth: fc.constant(asAdmin),
+      control: fc.record({ sessionId: ownExact, to: fc.constantFrom("human", ...agentTypes) }),
+      hostile: {
+        sessionId: anySession,
+        to: fc.oneof(hostileString, wrongType, fc.constantFrom("HUMAN", "Human", "human ", "nlu", "__proto__", "constructor", "agent")),
+      },
+      callers: adminCallers,
+    },
+    "turns.cancel": {
+      controlAuth: aOrAdmin,
+      control: fc.record({ sessionId: ownExact, turnId: opt(fc.uuid({ version: 4 })) }),
+      hostile: { sessionId: anySession, turnId: fc.oneof(hostileString, wrongType, fc.uuid().map((u) => u.toUpperCase())) },
+      callers: aCallers,
+    },
+    "agents.deadLetters": {
+      controlAuth: fc.constant(asAdmin),
+      control: fc.record({ limit: opt(limit(200)), cursor: opt(validCursor) }),
+      hostile: { limit: hostileNumber, cursor: listCursor },
+      callers: adminCallers,
+    },
+    "agents.retry": {
+      controlAuth: fc.constant(asAdmin),
+      control: fc.record({ turnId: fc.uuid({ version: 4 }).map((id) => new Ref(id, id, `turn(${id.slice(0, 8)})`, id)) }),
+      hostile: {
+        turnId: fc.oneof(
+          fc.oneof(hostileString.filter((v) => typeof v === "string" && v.length > 0), fc.constantFrom("%00", "..", "x".repeat(300))).map((v) => new Ref(String(v), pct(String(v)), "odd id")),
+          fc.uuid().map((u) => new Ref(u.toUpperCase(), u.toUpperCase(), "UPPER uuid")),
+        ),
+      },
+      callers: adminCallers,
+    },
+    "agents.health": {
+      controlAuth: fc.constant(asAdmin),
+      control: fc.record({ hours: opt(fc.integer({ min: 1, max: 720 })) }),
+      hostile: { hours: hostileNumber },
+      callers: adminCallers,
     },
   };
 
   return Object.fromEntries(
     Object.entries(specs).map(([name, spec]) => {
       const procedure = name as ProcedureName;
-      const control = fc.record({ auth: spec.controlAuth, fields: spec.control }).map(({ auth, fields }): Call => ({ procedure, auth, input: fields, control: true }));
+      const control = fc
+        .record({ auth: spec.controlAuth, fields: spec.control })
+        .map(({ auth, fields }): Call => ({ procedure, auth, input: fields, control: !PROCEDURES[procedure].mayRefuse }));
       return [procedure, { control, hostile: hostileCalls(procedure, spec) }];
     }),
   ) as Record<ProcedureName, { control: fc.Arbitrary<Call>; hostile: fc.Arbitrary<Call> }>;
@@ -275,6 +349,12 @@ export function callArb(world: World, procedure: ProcedureName, controlWeight = 
 }
 
 
+/** A customer message's content and metadata as stored: card numbers and IBANs masked, and the masking recorded. */
+export function asStored(content: string, metadata: Record<string, unknown>) {
+  const masked = redact(content, new Set(["card", "iban"]));
+  return { content: masked.text, metadata: masked.redactions.length > 0 ? { ...metadata, redactions: masked.redactions } : metadata };
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
@@ -286,7 +366,7 @@ export function expectedEcho(procedure: ProcedureName, input: unknown): Record<s
   switch (procedure) {
     case "messages.send":
       return typeof input.content === "string"
-        ? { content: input.content, messageType: input.messageType ?? "text", clientId: input.clientId ?? null, metadata: input.metadata ?? {} }
+        ? { ...asStored(input.content, (input.metadata as Record<string, unknown> | undefined) ?? {}), messageType: input.messageType ?? "text", clientId: input.clientId ?? null }
         : null;
     case "sessions.rename":
       return typeof input.title === "string" ? { title: input.title.trim() } : null;

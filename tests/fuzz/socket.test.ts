@@ -28,6 +28,7 @@ import {
 } from "./arbitraries";
 import { canonical, checkAnswer, send, type Wire } from "./http-client";
 import { Ledger, checkSessionsAlive, report } from "./ledger";
+import { asStored } from "./procedures";
 import { FuzzFailure, Tally, clip, fuzz, genericIds, runs } from "./runner";
 import { Auth, bearer, createWorld, type World } from "./world";
 
@@ -35,7 +36,7 @@ import { Auth, bearer, createWorld, type World } from "./world";
 const FRAME_TIMEOUT_MS = 10_000;
 /** Sent after every fuzzed frame: not the runtime's auto-answered ping text, so the object itself answers it, in order. */
 const SENTINEL = '{ "type": "ping" }';
-const ERROR_CODES = ["BAD_FRAME", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "SESSION_CLOSED", "FORBIDDEN", "INTERNAL"];
+const ERROR_CODES = ["BAD_FRAME", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "SESSION_CLOSED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "INTERNAL"];
 
 type Frame = { type: string; [key: string]: unknown };
 
@@ -205,6 +206,8 @@ const controlFrame: fc.Arbitrary<FrameCase> = fc.oneof(
   { weight: 1, arbitrary: fc.boolean().map((isTyping) => frameOf({ type: "typing", isTyping }, true)) },
   { weight: 1, arbitrary: fc.nat(1_000).map((seq) => frameOf({ type: "read", seq }, true)) },
   { weight: 1, arbitrary: fc.constant(new FrameCase(PING_FRAME, "ping (exact)", true)) },
+  // Stops the turn that runs (a quiet agent's, waiting for a callback) or a given one; nothing to stop is NOT_FOUND.
+  { weight: 1, arbitrary: fc.option(fc.uuid({ version: 4 }), { nil: undefined }).map((turnId) => frameOf({ type: "cancel", turnId }, true)) },
 );
 
 const hostileFrame: fc.Arbitrary<FrameCase> = fc.oneof(
@@ -233,6 +236,7 @@ const hostileFrame: fc.Arbitrary<FrameCase> = fc.oneof(
       .map(({ more, ...f }) => frameOf({ ...more, type: "send", ...f })),
   },
   { weight: 1, arbitrary: fc.tuple(field(fc.boolean(), wrongType), extras).map(([isTyping, more]) => frameOf({ ...more, type: "typing", isTyping })) },
+  { weight: 1, arbitrary: fc.tuple(field(fc.uuid(), fc.oneof(hostileString, wrongType)), extras).map(([turnId, more]) => frameOf({ ...more, type: "cancel", turnId })) },
   { weight: 2, arbitrary: fc.tuple(field(fc.nat(), hostileNumber), extras).map(([seq, more]) => frameOf({ ...more, type: "read", seq })) },
   { weight: 1, arbitrary: fc.constantFrom(new FrameCase('{"type":"ping","x":1}', "ping with extra"), new FrameCase(' {"type":"ping"}', "ping with space"), new FrameCase('{"type":"pong"}', "pong")) },
   {
@@ -307,7 +311,7 @@ async function sendFrame(p: Pooled, f: FrameCase) {
       seq: answer.seq as number,
       id: answer.id as string,
       // A repeated clientId is answered with the first message, whose content this frame may not have.
-      ...(answer.duplicate !== true ? { content: sent.content as string, metadata: sent.metadata ?? {} } : {}),
+      ...(answer.duplicate !== true ? asStored(sent.content as string, (sent.metadata as Record<string, unknown> | undefined) ?? {}) : {}),
       request: `socket (${p.live.label}) ${clip(f.label, 200)}`,
     });
   }
@@ -326,6 +330,12 @@ async function sendFrame(p: Pooled, f: FrameCase) {
   }
   if (type === "typing" || type === "read") {
     if (answers.some((x) => x.type === "error")) throw new FuzzFailure(`socket: valid ${type} frame refused`, detail());
+    return;
+  }
+  if (type === "cancel") {
+    // Nothing to stop, or already finished, is said so; anything else is wrong.
+    const refused = answers.find((x) => x.type === "error" && x.code !== "NOT_FOUND" && x.code !== "CONFLICT");
+    if (refused) throw new FuzzFailure(`socket: valid cancel frame refused with ${String(refused.code)}`, detail());
     return;
   }
   if (!answer) return;

@@ -211,25 +211,10 @@ function requests(procedure: ProcedureName): fc.Arbitrary<Request> {
   return fc.oneof({ weight: 4, arbitrary: single }, { weight: 1, arbitrary: batch });
 }
 
-/** Default runs per procedure (each run sends 1–6 requests at once); see the REST file for the balance. */
-const RUNS: Record<ProcedureName, number> = {
-  "messages.send": 200,
-  "messages.history": 30,
-  "sessions.get": 15,
-  "sessions.list": 30,
-  "sessions.create": 15,
-  "sessions.rename": 15,
-  "sessions.end": 15,
-  "sessions.resume": 12,
-  "sessions.resolve": 15,
-  "users.stats": 15,
-  "admin.deadLetters": 12,
-};
-
 describe("tRPC fuzz", () => {
-  for (const procedure of Object.keys(RUNS) as ProcedureName[]) {
+  for (const procedure of Object.keys(PROCEDURES) as ProcedureName[]) {
     it(`${procedure}: never 5xx, never hangs, every error says why, valid calls succeed`, async () => {
-      await fuzz(withRepeats(requests(procedure)), runs(RUNS[procedure]), (reqs) => runRequests(procedure, reqs));
+      await fuzz(withRepeats(requests(procedure)), runs(PROCEDURES[procedure].runs), (reqs) => runRequests(procedure, reqs));
     }, 300_000);
   }
 

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 // @ts-expect-error plain ESM script without type declarations
 import { startDatabase, startWorker } from "../../scripts/local-stack.mjs";
+import { accepted, startAgentServer } from "../agents/agent-server";
 
 export const TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789";
 
@@ -25,19 +26,33 @@ declare module "vitest" {
     databaseUrl: string;
     embedded: boolean;
     jwtSecret: string;
+    /** AGENTS for Workers of tests that are not about agents (see below). */
+    quietAgents: string;
   }
+}
+
+/**
+ * The agents of the shared Worker: webhook agents that accept every turn and never call back, so the
+ * tests that are not about agents see their own messages only (no replies taking seqs). The agent
+ * tests start Workers with agents of their own.
+ */
+function quietAgents(url: string) {
+  const agent = { url: `${url}/quiet`, secret: "quiet-agents-secret", callbackTimeoutMs: 86_400_000 };
+  return JSON.stringify(Object.fromEntries(["primary", "router", "research", "log_analysis"].map((t) => [t, agent])));
 }
 
 export default async function setup(project: TestProject) {
   const state = mkdtempSync(join(tmpdir(), "edge-chat-test-"));
   const db = await startDatabase({ databaseUrl: process.env.DATABASE_URL || undefined, dataDir: null });
+  const agents = await startAgentServer();
+  agents.on("/quiet", accepted());
   const port = 18787 + Math.floor(Math.random() * 1000);
   const worker = await startWorker({
     port,
     databaseUrl: db.databaseUrl,
     proxyUrl: db.proxyUrl,
     jwtSecret: TEST_JWT_SECRET,
-    vars: TEST_VARS,
+    vars: { ...TEST_VARS, AGENTS: quietAgents(agents.url) },
     persistTo: state,
     testScheduled: true,
     stdio: process.env.WORKER_LOGS ? "inherit" : "ignore",
@@ -47,8 +62,10 @@ export default async function setup(project: TestProject) {
   project.provide("databaseUrl", db.databaseUrl);
   project.provide("embedded", db.embedded);
   project.provide("jwtSecret", TEST_JWT_SECRET);
+  project.provide("quietAgents", quietAgents(agents.url));
   return async () => {
     await worker.stop();
+    await agents.close();
     await db.stop();
     rmSync(state, { recursive: true, force: true });
   };

@@ -1,13 +1,7 @@
 // Admin procedures: what the system set aside and needs a person to look at.
-import { TRPCError } from "@trpc/server";
 import * as z from "zod";
 import { listDeadLetters } from "../../db/queries/dead-letters";
-import { protectedProcedure, router } from "../trpc";
-
-const adminProcedure = protectedProcedure.use(({ ctx, next }) => {
-  if (ctx.user.role !== "admin") throw new TRPCError({ code: "FORBIDDEN", message: "only admins may do this" });
-  return next();
-});
+import { adminProcedure, router } from "../trpc";
 
 const deadLetterSchema = z.object({
   id: z.number().int(),

@@ -1,8 +1,10 @@
 // The app router: one sub-router per domain.
 import { createCallerFactory, router } from "../trpc";
 import { adminRouter } from "./admin";
+import { agentsRouter } from "./agents";
 import { messagesRouter } from "./messages";
 import { sessionsRouter } from "./sessions";
+import { turnsRouter } from "./turns";
 import { usersRouter } from "./users";
 
 export const appRouter = router({
@@ -10,6 +12,8 @@ export const appRouter = router({
   messages: messagesRouter,
   users: usersRouter,
   admin: adminRouter,
+  agents: agentsRouter,
+  turns: turnsRouter,
 });
 
 export type AppRouter = typeof appRouter;

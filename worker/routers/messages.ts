@@ -2,12 +2,13 @@
 import { TRPCError } from "@trpc/server";
 import * as z from "zod";
 import { loadSession } from "../access";
+import { AgentConfigError } from "../agents/registry";
 import { jsonLimits, sessionIdSecret } from "../config";
 import { tooManyRequests } from "../errors";
 import { historyPage, pendingFor } from "../history";
 import { messageSchema } from "../schemas";
 import { mayReachSession, sessionStub } from "../session";
-import type { SendResult } from "../session/chat-session";
+import type { SendResult } from "../session/contract";
 import { isIssuedSessionId, sessionIdSchema as sessionId } from "../session-id";
 import { protectedProcedure, router } from "../trpc";
 import { MAX_SEQ, checkJson, jsonObject, text } from "../validation";
@@ -40,9 +41,13 @@ export const messagesRouter = router({
         input.sessionId,
         { id: ctx.user.id, role: ctx.user.role },
         { clientId: input.clientId ?? null, content: input.content, messageType: input.messageType, metadata: input.metadata },
+        ctx.origin ?? undefined,
       )) as unknown as SendResult;
       if (!result.ok) {
         if (result.code === "TOO_MANY_REQUESTS") throw tooManyRequests(result.error, result.retryAfterMs ?? 1000);
+        if (result.code === "AGENTS_MISCONFIGURED") {
+          throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: result.error, cause: new AgentConfigError(result.error) });
+        }
         throw new TRPCError({ code: result.code, message: result.error });
       }
       return result.message;

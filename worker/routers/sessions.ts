@@ -12,6 +12,9 @@ import {
 } from "../../db/queries/sessions";
 import { chatSessions } from "../../db/schema";
 import { assertUserAccess, loadSession } from "../access";
+import { agentTypes } from "../agents/registry";
+import { registryFor } from "./agents";
+import { handoffProcedures } from "./handoff";
 import type { Db } from "../db";
 import { tooManyRequests } from "../errors";
 import { historyPage, pendingFor, withPending } from "../history";
@@ -19,7 +22,7 @@ import { takeToken } from "../rate-limiter";
 import { jsonLimits, sessionIdSecret } from "../config";
 import { pageSchema, sessionListItemSchema, sessionSchema, toSession, type Session, type SessionFields } from "../schemas";
 import { notifySession, sessionStub } from "../session";
-import type { SessionChange } from "../session/chat-session";
+import type { SessionChange } from "../session/contract";
 import { issueSessionId, sessionIdSchema as sessionId } from "../session-id";
 import { protectedProcedure, router } from "../trpc";
 import { checkJson, jsonObject, text } from "../validation";
@@ -70,6 +73,7 @@ function conflict(status: string, action: string): never {
 }
 
 export const sessionsRouter = router({
+  ...handoffProcedures,
   create: protectedProcedure
     .meta({ openapi: { method: "POST", path: "/sessions", protect: true, tags: ["sessions"], summary: "Start a chat session" } })
     .input(
@@ -81,12 +85,10 @@ export const sessionsRouter = router({
     )
     .output(sessionSchema)
     .mutation(async ({ ctx, input }) => {
+      const types = agentTypes(registryFor(ctx.env));
       const agentType = input.agentType ?? ctx.config.DEFAULT_AGENT_TYPE;
-      if (!ctx.config.AGENT_TYPES.includes(agentType)) {
-        throw new TRPCError({
-          code: "BAD_REQUEST",
-          message: `agentType must be one of: ${ctx.config.AGENT_TYPES.join(", ")}`,
-        });
+      if (!types.includes(agentType)) {
+        throw new TRPCError({ code: "BAD_REQUEST", message: `agentType must be one of: ${types.join(", ")}` });
       }
       const verdict = checkJson(input.metadata ?? {}, jsonLimits(ctx.config, "session"), "metadata");
       if (!verdict.ok) throw new TRPCError({ code: verdict.code, message: verdict.message });

@@ -4,7 +4,7 @@ import { sessionIdSecret, type Config } from "../config";
 import type { Db } from "../db";
 import type { Session } from "../schemas";
 import { isIssuedSessionId } from "../session-id";
-import type { SessionChange } from "./chat-session";
+import type { SessionChange } from "./contract";
 
 /** The session's object. `sessionId` must be canonical (see sessionIdSchema): one spelling, one object. */
 export function sessionStub(env: Env, sessionId: string) {

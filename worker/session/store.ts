@@ -1,6 +1,17 @@
 // The session's own SQLite storage: its metadata, recent messages (the replay window) and the outbox.
 import type { DeadLetter } from "../../db/queries/dead-letters";
 import type { Message, Session } from "../schemas";
+import {
+  messageColumnList as columns,
+  messageFields,
+  messageValues,
+  outboxJsonObject,
+  rawJsonObject,
+  readableRow as readable,
+  rowToMessage as toMessage,
+  sqliteColumnDef,
+  type MessageRow,
+} from "../../db/message-row";
 
 export interface Meta {
   /**
@@ -17,20 +28,12 @@ export interface Meta {
   statusDirty: boolean;
   /** When this object set that status (ms): Postgres takes it only if nothing newer happened there. */
   statusAt?: number | null;
-}
-
-interface MessageRow extends Record<string, SqlStorageValue> {
-  seq: number;
-  id: string;
-  client_id: string | null;
-  user_id: string;
-  direction: string;
-  content: string;
-  message_type: string;
-  metadata: string;
-  agent_info: string | null;
-  parent_id: string | null;
-  created_at: number;
+  /** The agent's own state for the session (sent to edge-chat agents, never shown to clients). */
+  state?: Record<string, unknown>;
+  /** Who handles the session, its agent type, context or state changed here: to be written to Postgres. */
+  handlingDirty?: boolean;
+  /** The origin requests reached this session on: where webhook agents call back (unless PUBLIC_URL is set). */
+  origin?: string;
 }
 
 /** One outbox batch, serialised by SQLite itself as the JSON Postgres reads it with json_to_recordset. */
@@ -43,31 +46,36 @@ export interface OutboxBatch {
   dead: DeadLetter[];
 }
 
-/** SQL: the row's JSON columns are readable (SQLite refuses JSON nested over 1,000 levels, for one). */
-const readable = "(json_valid(metadata) AND (agent_info IS NULL OR json_valid(agent_info)))";
+
+const placeholders = messageFields.map(() => "?").join(", ");
+
+/** Messages kept in memory for agent requests (a history longer than this is read from storage). */
+const RING = 64;
 
 /** Messages held beyond the replay window before they are pruned (in one go). */
 const PRUNE_CHUNK = 100;
 
-const columns = "seq, id, client_id, user_id, direction, content, message_type, metadata, agent_info, parent_id, created_at";
 
 export class SessionStore {
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`
       CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS messages (
-        seq INTEGER PRIMARY KEY, id TEXT NOT NULL, client_id TEXT, user_id TEXT NOT NULL,
-        direction TEXT NOT NULL, content TEXT NOT NULL, message_type TEXT NOT NULL,
-        metadata TEXT NOT NULL, agent_info TEXT, parent_id TEXT, created_at INTEGER NOT NULL,
+        ${messageFields.map(sqliteColumnDef).join(",\n        ")},
         -- GCRA state after this message: the newest row carries the rate limiter's state.
         tat REAL NOT NULL);
       -- clientIds of held messages live on their row; those of pruned ones in client_ids.
       CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (client_id) WHERE client_id IS NOT NULL;
       CREATE TABLE IF NOT EXISTS client_ids (client_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
     `);
+    // Objects created before a field was stored here get its column (nullable, so no default needed).
+    const present = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('messages')").toArray().map((r) => r.name));
+    for (const f of messageFields) if (!present.has(f.column)) sql.exec(`ALTER TABLE messages ADD COLUMN ${sqliteColumnDef(f)}`);
   }
 
   private flushedCache: number | undefined;
+  /** The newest messages, contiguous and ascending, in memory: agent requests read them on every turn (null: not loaded). */
+  private ring: Message[] | null = null;
   private oldestCache: number | null | undefined;
 
   /** Every message with seq <= this is in Postgres (seqs flush in order, so one watermark says it). */
@@ -83,6 +91,8 @@ export class SessionStore {
     const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'meta'").toArray()[0];
     if (!row) return null;
     const meta = JSON.parse(row.v) as Meta;
+    // Sessions stored before handoffs existed are their agent's.
+    meta.session = Object.assign({ handler: "agent", handlerUserId: null, handlerSince: null }, meta.session);
     // Messages stored since the meta row was written carry the current counters.
     const last = this.sql
       .exec<{ seq: number; created_at: number; tat: number }>("SELECT seq, created_at, tat FROM messages ORDER BY seq DESC LIMIT 1")
@@ -118,6 +128,8 @@ export class SessionStore {
   }
 
   message(seq: number): Message | null {
+    const ring = this.ring;
+    if (ring && ring.length > 0 && seq >= ring[0]!.seq && seq <= ring.at(-1)!.seq) return ring[seq - ring[0]!.seq]!;
     const row = this.sql.exec<MessageRow>(`SELECT ${columns} FROM messages WHERE seq = ?`, seq).toArray()[0];
     return row ? toMessage(row, this.sessionId()) : null;
   }
@@ -127,11 +139,14 @@ export class SessionStore {
    * It is durable once the current turn's writes commit.
    */
   append(m: Message, tat: number) {
-    this.sql.exec(
-      `INSERT INTO messages (${columns}, tat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      m.seq, m.id, m.clientId, m.userId, m.direction, m.content, m.messageType,
-      JSON.stringify(m.metadata), m.agentInfo ? JSON.stringify(m.agentInfo) : null, m.parentId, Date.parse(m.createdAt), tat,
-    );
+    this.sql.exec(`INSERT INTO messages (${columns}, tat) VALUES (${placeholders}, ?)`, ...messageValues(m), tat);
+    if (this.ring) {
+      if (this.ring.length > 0 && this.ring.at(-1)!.seq !== m.seq - 1) this.ring = null;
+      else {
+        this.ring.push(m);
+        if (this.ring.length > RING) this.ring.shift();
+      }
+    }
   }
 
   /** Messages with seq > `after`, ascending, at most `limit`. */
@@ -140,6 +155,26 @@ export class SessionStore {
     return this.sql
       .exec<MessageRow>(`SELECT ${columns} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
       .toArray()
+      .map((r) => toMessage(r, sessionId));
+  }
+
+  /** The `limit` messages before seq `before`, ascending (those still held here). */
+  recent(before: number, limit: number): Message[] {
+    if (limit <= 0) return [];
+    const sessionId = this.sessionId();
+    this.ring ??= this.sql
+      .exec<MessageRow>(`SELECT ${columns} FROM messages ORDER BY seq DESC LIMIT ?`, RING)
+      .toArray()
+      .reverse()
+      .map((r) => toMessage(r, sessionId));
+    const ring = this.ring;
+    if (ring.length > 0 && ring[0]!.seq <= Math.max(1, before - limit) && ring.at(-1)!.seq >= before - 1) {
+      return ring.filter((m) => m.seq < before).slice(-limit);
+    }
+    return this.sql
+      .exec<MessageRow>(`SELECT ${columns} FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?`, before, limit)
+      .toArray()
+      .reverse()
       .map((r) => toMessage(r, sessionId));
   }
 
@@ -165,10 +200,7 @@ export class SessionStore {
     const sessionId = this.sessionId();
     const row = this.sql
       .exec<{ json: string | null; last: number | null; count: number; bad: number }>(
-        `SELECT json_group_array(json_object(
-           'session_id', ?, 'id', id, 'seq', seq, 'client_id', client_id, 'user_id', user_id, 'direction', direction,
-           'content', content, 'message_type', message_type, 'metadata', json(metadata),
-           'agent_info', json(agent_info), 'parent_id', parent_id, 'created_ms', created_at)) FILTER (WHERE ok) AS json,
+        `SELECT json_group_array(${outboxJsonObject}) FILTER (WHERE ok) AS json,
            max(seq) AS last, count(*) AS count, count(*) - count(*) FILTER (WHERE ok) AS bad
          FROM (SELECT *, ${readable} AS ok FROM messages WHERE seq > ? ORDER BY seq LIMIT ?)`,
         sessionId,
@@ -182,9 +214,7 @@ export class SessionStore {
         ? []
         : this.sql
             .exec<{ seq: number; id: string; payload: string }>(
-              `SELECT seq, id, json_object('seq', seq, 'id', id, 'client_id', client_id, 'user_id', user_id, 'direction', direction,
-                 'content', content, 'message_type', message_type, 'metadata', metadata, 'agent_info', agent_info,
-                 'parent_id', parent_id, 'created_ms', created_at) AS payload
+              `SELECT seq, id, ${rawJsonObject} AS payload
                FROM messages WHERE seq > ? AND seq <= ? AND NOT ${readable} ORDER BY seq`,
               this.flushedThrough(),
               row.last,
@@ -227,27 +257,4 @@ export class SessionStore {
   private sessionId(): string {
     return (this.sessionIdCache ??= this.loadMeta()?.session.id ?? "");
   }
-}
-
-function toMessage(r: MessageRow, sessionId: string): Message {
-  return {
-    id: r.id,
-    sessionId,
-    seq: r.seq,
-    clientId: r.client_id,
-    userId: r.user_id,
-    direction: r.direction as Message["direction"],
-    content: r.content,
-    messageType: r.message_type,
-    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
-    intent: null,
-    entities: null,
-    sentiment: null,
-    confidence: null,
-    agentInfo: r.agent_info ? (JSON.parse(r.agent_info) as Record<string, unknown>) : null,
-    processingMs: null,
-    errorInfo: null,
-    parentId: r.parent_id,
-    createdAt: new Date(r.created_at).toISOString(),
-  };
 }
