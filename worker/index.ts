@@ -19,6 +19,7 @@ import { toSession } from "./schemas";
 import { mayReachSession, notifySession, sessionStub } from "./session";
 import { sessionIdSchema } from "./session-id";
 import { mountRest } from "./rest";
+import { mountChat } from "./chat-stream";
 import { agentOf, agentRegistry } from "./agents/registry";
 import { demoAgents } from "./demo-agents";
 import { agentCallback } from "./webhooks";
@@ -184,6 +185,7 @@ app.use(
 );
 
 app.use("/api/*", limitIp, limitBody);
+mountChat(app, contextFor);
 mountRest(app, contextFor);
 
 app.notFound((c) => c.json({ code: "NOT_FOUND", message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
