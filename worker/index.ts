@@ -19,6 +19,7 @@ import { toSession } from "./schemas";
 import { mayReachSession, notifySession, sessionStub } from "./session";
 import { sessionIdSchema } from "./session-id";
 import { mountRest } from "./rest";
+import { exportSession } from "./export";
 import { agentOf, agentRegistry } from "./agents/registry";
 import { demoAgents } from "./demo-agents";
 import { agentCallback } from "./webhooks";
@@ -184,6 +185,8 @@ app.use(
 );
 
 app.use("/api/*", limitIp, limitBody);
+// REST only (a streamed file, not a procedure): see worker/export.ts.
+app.get("/api/sessions/:sessionId/export", exportSession(contextFor));
 mountRest(app, contextFor);
 
 app.notFound((c) => c.json({ code: "NOT_FOUND", message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
