@@ -49,7 +49,8 @@ export function decodeSearchCursor(s: string): SearchCursor | null {
   const match = /^(\d(?:\.\d{1,20})?(?:e-\d{1,3})?)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(decoded);
   if (!match) return null;
   const rank = Number(match[1]);
-  if (!Number.isFinite(rank) || rank < 0 || rank > 1 || (rank !== 0 && rank < 1e-300)) return null;
+  // Only the spelling encodeSearchCursor writes (String of the number), so the value is exactly the rank it came from.
+  if (String(rank) !== match[1] || rank < 0 || rank >= 1 || (rank !== 0 && rank < 1e-300)) return null;
   return { rank, id: match[2]!.toLowerCase() };
 }
 
