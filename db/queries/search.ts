@@ -102,7 +102,9 @@ const RANK = (query: SQL) => sql`ts_rank_cd(${VECTOR}, ${query}, 1 | 32)::float8
 
 /**
  * One page of hits, best first (rank desc, then id desc as a tie-break, so the order is total and
- * the keyset cursor neither repeats nor skips). A query with no searchable words matches nothing.
+ * the keyset cursor neither repeats nor skips). A query with no searchable words matches nothing,
+ * and so does one with nothing to look up but exclusions (`-card`, `card or -x`: querytree is 'T'):
+ * it would match nearly every message, and no index can find "all messages without a word".
  */
 export async function searchMessages(db: Database, s: SearchQuery): Promise<{ hits: SearchHit[]; nextCursor: SearchCursor | null }> {
   const query = sql`websearch_to_tsquery('simple', ${s.q})`;
@@ -115,7 +117,7 @@ export async function searchMessages(db: Database, s: SearchQuery): Promise<{ hi
     with matches as (
       select m.id, m.session_id, m.seq, m.direction, m.created_at, m.content, s.title, ${RANK(query)} as rank
       from chat_messages m join chat_sessions s on s.id = m.session_id
-      where numnode(${query}) > 0 and ${VECTOR} @@ ${query} ${filters[0]} ${filters[1]}
+      where querytree(${query}) not in ('', 'T') and ${VECTOR} @@ ${query} ${filters[0]} ${filters[1]}
     ), page as (
       select * from matches ${after} order by rank desc, id desc limit ${s.limit + 1}
     )

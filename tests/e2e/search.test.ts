@@ -40,6 +40,8 @@ describe("messages.search", () => {
     // websearch syntax: a quoted phrase, and -word.
     expect((await c.messages.search.query({ q: '"card declined"', sessionId: s.id })).results.map((r) => r.seq).sort()).toEqual([2, 4]);
     expect((await c.messages.search.query({ q: "card -declined", sessionId: s.id })).results.map((r) => r.seq)).toEqual([5]);
+    // Exclusions alone would match nearly everything: they find nothing.
+    expect((await c.messages.search.query({ q: "-declined", sessionId: s.id })).results).toEqual([]);
 
     const hit = near.results[0]!;
     expect(hit).toMatchObject({ sessionId: s.id, sessionTitle: null, direction: "incoming" });
@@ -145,7 +147,7 @@ describe("messages.search", () => {
       expect({ qs, status: res.status }).toEqual({ qs, status: 400 });
       expect(res.body.message).toMatch(message);
     }
-    for (const q of ["!!! ---", "&|!", "-", '""']) {
+    for (const q of ["!!! ---", "&|!", "-", '""', "-card", "card or -card"]) {
       const res = await get(`q=${encodeURIComponent(q)}`);
       expect({ q, status: res.status, body: res.body }).toEqual({ q, status: 200, body: { results: [], nextCursor: null } });
     }
