@@ -86,7 +86,7 @@ export function mountChat<E extends { Bindings: Env }>(app: Hono<E>, context: (c
       const stream = await turnStream(ctx, input.sessionId, stored.seq);
       return new Response(stream ?? noTurn(input.sessionId), { headers: streamHeaders });
     } catch (cause) {
-      return errorResponse(c, cause, "chat");
+      return errorResponse(c, cause, "api chat");
     }
   });
 
@@ -98,7 +98,7 @@ export function mountChat<E extends { Bindings: Env }>(app: Hono<E>, context: (c
       const stream = await turnStream(ctx, sessionId.data, null);
       return stream ? new Response(stream, { headers: streamHeaders }) : c.body(null, 204);
     } catch (cause) {
-      return errorResponse(c, cause, "chat.stream");
+      return errorResponse(c, cause, "api chat.stream");
     }
   });
 
@@ -110,7 +110,7 @@ export function mountChat<E extends { Bindings: Env }>(app: Hono<E>, context: (c
       const turn = await createCaller(ctx).turns.cancel({ sessionId: sessionId.data });
       return c.json({ stopped: true, ...turn });
     } catch (cause) {
-      return errorResponse(c, cause, "chat.stop");
+      return errorResponse(c, cause, "api chat.stop");
     }
   });
 }

@@ -20,6 +20,7 @@ import { mayReachSession, notifySession, sessionStub } from "./session";
 import { sessionIdSchema } from "./session-id";
 import { mountRest } from "./rest";
 import { mountChat } from "./chat-stream";
+import { exportSession } from "./export";
 import { agentOf, agentRegistry } from "./agents/registry";
 import { demoAgents } from "./demo-agents";
 import { agentCallback } from "./webhooks";
@@ -186,6 +187,8 @@ app.use(
 
 app.use("/api/*", limitIp, limitBody);
 mountChat(app, contextFor);
+// REST only (a streamed file, not a procedure): see worker/export.ts.
+app.get("/api/sessions/:sessionId/export", exportSession(contextFor));
 mountRest(app, contextFor);
 
 app.notFound((c) => c.json({ code: "NOT_FOUND", message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));

@@ -66,10 +66,10 @@ function errorBody(error: TRPCError) {
   };
 }
 
-/** A failed call as the REST surface answers it: the tRPC code's HTTP status, `{code, message}`, Retry-After. */
-export function errorResponse(c: HonoContext, cause: unknown, label: string) {
+/** A failed REST call as `{code, message, issues?}` with tRPC's status (and Retry-After); `label` names it in the log. */
+export function errorResponse(c: HonoContext, cause: unknown, label: string): Response {
   const error = cause instanceof TRPCError ? cause : new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause });
-  if (error.code === "INTERNAL_SERVER_ERROR") console.error(`api ${label}:`, error.cause ?? error);
+  if (error.code === "INTERNAL_SERVER_ERROR") console.error(`${label}:`, error.cause ?? error);
   const retryAfter = retryAfterHeader(error);
   if (retryAfter) c.header("retry-after", retryAfter);
   return c.json(errorBody(error), getHTTPStatusCodeFromError(error) as ContentfulStatusCode);
@@ -85,7 +85,7 @@ export function mountRest<E extends { Bindings: Env }>(app: Hono<E>, context: (c
         const data = await callProcedure(createCaller(await context(c)), route.procedure, input);
         return c.json(data as object);
       } catch (cause) {
-        return errorResponse(c, cause, route.procedure);
+        return errorResponse(c, cause, `api ${route.procedure}`);
       }
     });
   }
