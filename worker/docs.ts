@@ -7,15 +7,17 @@ import { Hono } from "hono";
 export const SCALAR_SCRIPT = "/vendor/scalar/standalone.js";
 
 /**
- * Same-origin scripts and styles only. The page's two inline pieces (Scalar's start-up script and
- * theme) and the stylesheet the bundle injects carry the per-response nonce; `connect-src 'self'`
- * lets the "Test request" client call this API and nothing else.
+ * Scripts from our origin only, plus Scalar's inline start-up script, which carries the per-response
+ * nonce. Styles from our origin and inline (Scalar needs them). `connect-src 'self'` lets the
+ * "Test request" client call this API and nothing else.
  */
 function contentSecurityPolicy(nonce: string): string {
   return [
     "default-src 'self'",
     `script-src 'self' 'nonce-${nonce}'`,
-    `style-src 'self' 'nonce-${nonce}'`,
+    // Scalar adds <style> elements (its themes) and style attributes as it renders, without the nonce;
+    // styles cannot run code.
+    "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
     "connect-src 'self'",
@@ -49,5 +51,7 @@ docs.get("/docs", (c, next) => {
     agent: { disabled: true },
     mcp: { disabled: true },
     authentication: { preferredSecurityScheme: "bearerAuth" },
+    // Its toolbar offers Scalar's hosted services ("Share", "Deploy") on localhost.
+    showDeveloperTools: "never",
   })(c, next);
 });
