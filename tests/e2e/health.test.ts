@@ -82,6 +82,9 @@ describe("the API surface", () => {
         "GET /sessions/waiting",
         "POST /sessions/{sessionId}/handoff",
         "POST /sessions/{sessionId}/turns/cancel",
+        // Not procedures: documented by hand in worker/openapi.ts.
+        "GET /sessions/{sessionId}/ws",
+        "POST /webhooks/agents/{agentType}",
       ].sort(),
     );
   });
