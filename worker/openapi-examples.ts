@@ -125,6 +125,24 @@ export const operationExamples: OperationExamples = {
     },
   },
   messages: {
+    search: {
+      input: { q: "card declined", limit: 20 },
+      output: {
+        results: [
+          {
+            sessionId,
+            sessionTitle: session.title,
+            messageId: customerMessage.id,
+            seq: customerMessage.seq,
+            direction: "incoming",
+            createdAt: customerMessage.createdAt,
+            rank: 0.42,
+            snippet: "My <mark>card</mark> was <mark>declined</mark>",
+          },
+        ],
+        nextCursor: null,
+      },
+    },
     send: {
       input: { sessionId, content: "My card was declined", clientId: "c-1f6a", messageType: "text", metadata: {} },
       output: customerMessage,

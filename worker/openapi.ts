@@ -22,6 +22,21 @@ const error = (description: string, code: string, message: string) => ({
   content: { "application/json": { schema: errorSchema, example: { code, message } } },
 });
 
+const SESSION_ID = "8d3c1f52-7a4e-8b21-9c3d-4e5f6a7b8c9d";
+
+const UI_STREAM_EXAMPLE = [
+  { type: "start", messageId: "0b7f6f3e-2d4c-4f8e-9a51-6f0d3c2b1a90", messageMetadata: { sessionId: SESSION_ID, turnId: "0b7f6f3e-2d4c-4f8e-9a51-6f0d3c2b1a90", agentType: "primary" } },
+  { type: "start-step" },
+  { type: "text-start", id: "0b7f6f3e-2d4c-4f8e-9a51-6f0d3c2b1a90:1" },
+  { type: "text-delta", id: "0b7f6f3e-2d4c-4f8e-9a51-6f0d3c2b1a90:1", delta: "Sorry to hear that. " },
+  { type: "text-delta", id: "0b7f6f3e-2d4c-4f8e-9a51-6f0d3c2b1a90:1", delta: "Let me check your card." },
+  { type: "text-end", id: "0b7f6f3e-2d4c-4f8e-9a51-6f0d3c2b1a90:1" },
+  { type: "finish-step" },
+  { type: "finish", finishReason: "stop", messageMetadata: { sessionId: SESSION_ID, turnId: "0b7f6f3e-2d4c-4f8e-9a51-6f0d3c2b1a90", agentType: "primary", seq: 2 } },
+]
+  .map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`)
+  .join("") + "data: [DONE]\n\n";
+
 /**
  * Routes served by the Worker that are not tRPC procedures, documented by hand (paths are relative
  * to the server, `/api`). Add a route here when you add one to worker/index.ts; every operation
@@ -52,6 +67,96 @@ export const handWrittenPaths: ZodOpenApiPathsObject = {
         "409": error("the session is ended or expired", "CONFLICT", "session is ended"),
         "426": error("not a WebSocket upgrade", "UPGRADE_REQUIRED", "this endpoint speaks WebSocket only"),
         "429": error("too many requests from this address (see `Retry-After`)", "TOO_MANY_REQUESTS", "too many requests from this address; slow down"),
+      },
+    },
+  },
+  "/sessions/{sessionId}/export": {
+    get: {
+      operationId: "exportSession",
+      tags: ["sessions"],
+      summary: "The whole session as a file (JSON or Markdown), streamed",
+      description:
+        "Streamed page by page, so a long session never sits in memory; messages acknowledged but not yet in Postgres are included. " +
+        "The owner or an admin.",
+      security: [{ bearerAuth: [] }],
+      parameters: [
+        { name: "sessionId", in: "path", required: true, schema: { type: "string", format: "uuid" }, example: SESSION_ID },
+        { name: "format", in: "query", required: false, schema: { type: "string", enum: ["json", "markdown"], default: "json" }, example: "markdown" },
+      ],
+      responses: {
+        "200": {
+          description: "`content-disposition: attachment`; JSON is `{session, messages}` with every message in seq order",
+          content: {
+            "application/json": { example: { session: { id: SESSION_ID, title: "Card declined" }, messages: [{ seq: 1, direction: "incoming", content: "My card was declined" }] } },
+            "text/markdown": { example: "# Card declined\n\n- Session: `" + SESSION_ID + "`\n\n**customer (alice)** (2026-11-23T10:14:55.310Z, #1)\n\n> My card was declined\n" },
+          },
+        },
+        "400": error("a malformed session id or format", "BAD_REQUEST", "format must be json or markdown"),
+        "401": error("no token, or a bad one", "UNAUTHORIZED", "missing bearer token"),
+        "404": error("no such session, or not yours", "NOT_FOUND", `session ${SESSION_ID} not found`),
+      },
+    },
+  },
+  "/chat": {
+    post: {
+      operationId: "chat",
+      tags: ["chat"],
+      summary: "useChat: send the customer's message, get the agent's reply as a UI message stream",
+      description:
+        "The AI SDK's `DefaultChatTransport` body (`{id, messages, trigger, messageId}`, or the trimmed `{id, message}`); `id` is the session id. " +
+        "The last message must be the customer's; its text is stored as `messages.send` stores it, with the UI message id as `clientId`. " +
+        "The answer is SSE (`x-vercel-ai-ui-message-stream: v1`): start, start-step, text-start, text-delta…, text-end, finish-step, finish, [DONE]; " +
+        "`error` when the agent fails for good, `abort` when the turn is stopped.",
+      security: [{ bearerAuth: [] }],
+      requestBody: {
+        required: true,
+        content: {
+          "application/json": {
+            example: { id: SESSION_ID, message: { id: "msg-7Hq2", role: "user", parts: [{ type: "text", text: "My card was declined" }] } },
+          },
+        },
+      },
+      responses: {
+        "200": { description: "the turn as a UI message stream", content: { "text/event-stream": { example: UI_STREAM_EXAMPLE } } },
+        "400": error("not a chat body, the last message is not the customer's, or no text", "BAD_REQUEST", 'the last message must be the customer\'s (role "user"), not "assistant"'),
+        "401": error("no token, or a bad one", "UNAUTHORIZED", "missing bearer token"),
+        "404": error("no such session, or not yours", "NOT_FOUND", `session ${SESSION_ID} not found`),
+        "409": error("the session is ended or expired", "CONFLICT", "session is ended"),
+        "413": error("the content is too long", "PAYLOAD_TOO_LARGE", "content is larger than 8192 bytes"),
+        "429": error("the session's message rate (see `Retry-After`)", "TOO_MANY_REQUESTS", "message rate limit reached; retry after 1000 ms"),
+      },
+    },
+  },
+  "/chat/{sessionId}/stream": {
+    get: {
+      operationId: "chatResume",
+      tags: ["chat"],
+      summary: "useChat: resume the running turn's stream from its start (204 when none runs)",
+      security: [{ bearerAuth: [] }],
+      parameters: [{ name: "sessionId", in: "path", required: true, schema: { type: "string", format: "uuid" }, example: SESSION_ID }],
+      responses: {
+        "200": { description: "the running turn as a UI message stream: the reply so far, then live", content: { "text/event-stream": { example: UI_STREAM_EXAMPLE } } },
+        "204": { description: "no turn is running" },
+        "401": error("no token, or a bad one", "UNAUTHORIZED", "missing bearer token"),
+        "404": error("no such session, or not yours", "NOT_FOUND", `session ${SESSION_ID} not found`),
+      },
+    },
+  },
+  "/chat/{sessionId}/stop": {
+    post: {
+      operationId: "chatStop",
+      tags: ["chat"],
+      summary: "useChat: stop the running turn (its agent call is aborted)",
+      security: [{ bearerAuth: [] }],
+      parameters: [{ name: "sessionId", in: "path", required: true, schema: { type: "string", format: "uuid" }, example: SESSION_ID }],
+      responses: {
+        "200": {
+          description: "stopped",
+          content: { "application/json": { example: { stopped: true, turnId: "0b7f6f3e-2d4c-4f8e-9a51-6f0d3c2b1a90", state: "cancelled" } } },
+        },
+        "401": error("no token, or a bad one", "UNAUTHORIZED", "missing bearer token"),
+        "404": error("no such session, or no turn is running", "NOT_FOUND", "no turn is running"),
+        "409": error("the turn is already over", "CONFLICT", "turn 0b7f6f3e-2d4c-4f8e-9a51-6f0d3c2b1a90 is already done"),
       },
     },
   },
@@ -103,6 +208,7 @@ const tags = [
   { name: "sessions", description: "Start, read, list, rename, resume, resolve and end chat sessions." },
   { name: "messages", description: "Send messages (idempotent by `clientId`) and page a session's history." },
   { name: "turns", description: "Agent turns: stop one that is running." },
+  { name: "chat", description: "The AI SDK's `useChat` transport: a session's agent turns as UI message streams." },
   { name: "sockets", description: "The live session socket. Its frames are described under **Live sessions (WebSocket)**." },
   { name: "handoff", description: "Support staff (admins): sessions waiting for a human; take one or hand it back to an agent." },
   { name: "agents", description: "Support staff (admins): how agents are doing, and turns that failed for good." },
