@@ -306,10 +306,12 @@ export class SessionSocket {
   private startHeartbeat() {
     this.stopHeartbeat();
     this.heartbeat = setInterval(() => {
+      // One ping at a time: the next goes out once this one was answered (or the link was redialled).
+      if (this.pongTimer !== undefined) return;
       const sentAt = Date.now();
       this.rws.send(PING_FRAME);
-      clearTimeout(this.pongTimer);
       this.pongTimer = setTimeout(() => {
+        this.pongTimer = undefined;
         // Open on paper, silent in fact: drop it and dial again.
         if (this.lastHeard < sentAt && this.state !== "closed") this.rws.reconnect(4100, "heartbeat timeout");
       }, this.opts.pongTimeoutMs);
@@ -319,6 +321,7 @@ export class SessionSocket {
   private stopHeartbeat() {
     clearInterval(this.heartbeat);
     clearTimeout(this.pongTimer);
+    this.pongTimer = undefined;
   }
 
   private finish(detail: { code: number; reason: string }) {
