@@ -122,7 +122,9 @@ export class SessionSocket {
   private readonly listeners = new Map<keyof SocketEvents, Set<(...args: never[]) => void>>();
   private readonly outgoing = new Map<string, Outgoing>();
   private readonly recent = new Map<number, Message>();
-  private readonly ackWaiters = new Map<number, ((m: Message) => void)[]>();
+  /** Acknowledged sends whose message has not been delivered yet, by seq. */
+  private readonly ackWaiters = new Map<number, { resolve: (m: Message) => void; reject: (e: ChatSocketError) => void }[]>();
+  private olderChain: Promise<unknown> = Promise.resolve();
   private readonly opts: Required<Omit<ConnectOptions, "since">>;
   /** `ready` arrived on the current connection: sends go out directly. */
   private ready = false;
@@ -239,7 +241,14 @@ export class SessionSocket {
   }
 
   /** The `limit` messages before the oldest one seen (or before `since`), in seq order; [] at the start of the session. */
-  async loadOlder(limit = 50): Promise<Message[]> {
+  loadOlder(limit = 50): Promise<Message[]> {
+    // One page at a time: two calls at once get consecutive pages, not the same one twice.
+    const page = this.olderChain.then(() => this.olderPage(limit));
+    this.olderChain = page.catch(() => {});
+    return page;
+  }
+
+  private async olderPage(limit: number): Promise<Message[]> {
     if (this.oldest === null) await this.opened();
     const before = this.oldest ?? 1;
     if (before <= 1) return [];
@@ -334,6 +343,7 @@ export class SessionSocket {
     const err = new ChatSocketError("CLOSED", `the socket closed: ${detail.reason || detail.code}`);
     for (const out of this.outgoing.values()) out.reject(err);
     this.outgoing.clear();
+    for (const waiting of this.ackWaiters.values()) for (const w of waiting) w.reject(err);
     this.ackWaiters.clear();
     this.emit("state", "closed", detail);
   }
@@ -421,7 +431,7 @@ export class SessionSocket {
     if (!out) return;
     this.outgoing.delete(frame.clientId);
     this.stored(frame.seq).then(out.resolve, (cause: unknown) =>
-      out.reject(new ChatSocketError("INTERNAL", `message ${frame.seq} was stored but could not be loaded`, undefined, { cause })),
+      out.reject(cause instanceof ChatSocketError ? cause : new ChatSocketError("INTERNAL", `message ${frame.seq} was stored but could not be loaded`, undefined, { cause })),
     );
   }
 
@@ -440,9 +450,9 @@ export class SessionSocket {
     const known = this.recent.get(seq);
     if (known) return Promise.resolve(known);
     if (seq > this.seqs.lastSeq) {
-      return new Promise((resolve) => {
+      return new Promise((resolve, reject) => {
         const waiting = this.ackWaiters.get(seq) ?? [];
-        waiting.push(resolve);
+        waiting.push({ resolve, reject });
         this.ackWaiters.set(seq, waiting);
       });
     }
@@ -470,7 +480,7 @@ export class SessionSocket {
       const waiting = this.ackWaiters.get(m.seq);
       if (waiting) {
         this.ackWaiters.delete(m.seq);
-        for (const resolve of waiting) resolve(m);
+        for (const w of waiting) w.resolve(m);
       }
     }
   }
@@ -492,7 +502,7 @@ export class SessionSocket {
           for (const [seq, waiting] of this.ackWaiters) {
             if (seq > this.seqs.lastSeq) continue;
             this.ackWaiters.delete(seq);
-            for (const resolve of waiting) void this.stored(seq).then(resolve, () => {});
+            for (const w of waiting) this.stored(seq).then(w.resolve, (cause: unknown) => w.reject(new ChatSocketError("INTERNAL", `message ${seq} could not be loaded`, undefined, { cause })));
           }
         }
       }

@@ -227,7 +227,8 @@ describe("createChatClient against the real Worker", () => {
     for (const i of range(1, 25)) await httpSend(s.id, s.token, `old ${i}`);
     const sock = track(s.chat.connect(s.id));
     const log = record(sock);
-    const pages: number[][] = [];
+    // Two at once get consecutive pages.
+    const pages: number[][] = (await Promise.all([sock.loadOlder(10), sock.loadOlder(10)])).map((page) => page.map((m) => m.seq));
     for (;;) {
       const page = await sock.loadOlder(10);
       if (page.length === 0) break;
