@@ -2,7 +2,7 @@
 // limit that admits more than it says. Each block runs a Worker of its own.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import ws from "ws";
-import { ChatSocket, type Message } from "../../client";
+import { createChatClient, type Message } from "../../client";
 import { TestSocket, dedicatedWorker, newUserId, reachedPostgres, sql, token } from "../helpers";
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -84,12 +84,12 @@ describe("when Postgres is unreachable", () => {
     expect((await rowsOf(s.id)).map((r) => `${r.seq}:${r.client_id}`)).toEqual(range(1, 5).map((i) => `${i}:k${i}`));
   });
 
-  it("lets a ChatSocket ride out a restart: queued sends go once, nothing missed or doubled", async () => {
+  it("lets the client's socket ride out a restart: queued sends go once, nothing missed or doubled", async () => {
     const userId = newUserId();
     const t = await token(userId);
     const s = (await call(worker, "POST", "/sessions", t, {})).body;
     const seen: number[] = [];
-    const sock = new ChatSocket({ url: worker.url, sessionId: s.id, token: t, since: 0, WebSocket: ws as never, minReconnectMs: 100, maxReconnectMs: 500 });
+    const sock = createChatClient({ url: worker.url, getToken: () => t, WebSocket: ws }).connect(s.id, { since: 0, minReconnectDelayMs: 100, maxReconnectDelayMs: 500 });
     sock.on("message", (m) => seen.push(m.seq));
     expect((await sock.send("before", { clientId: "b1" })).seq).toBe(1);
 

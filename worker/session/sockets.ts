@@ -1,9 +1,8 @@
 // The session's live sockets (hibernation API): sending frames, broadcasting, and who is online.
 import { CloseCodes, type ErrorCode, type ServerFrame } from "../protocol";
-import type { Message, Session } from "../schemas";
 import type { Attachment } from "./contract";
 
-export type Frame = ServerFrame<Message, Session>;
+export type Frame = ServerFrame;
 
 export class Sockets {
   /** The online users last announced (in memory; after a wake-up the next change is announced). */
