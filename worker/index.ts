@@ -21,6 +21,7 @@ import { sessionIdSchema } from "./session-id";
 import { mountRest } from "./rest";
 import { agentOf, agentRegistry } from "./agents/registry";
 import { demoAgents } from "./demo-agents";
+import { devLogin } from "./dev-login";
 import { agentCallback } from "./webhooks";
 
 export type AppEnv = { Bindings: Env; Variables: { db: () => Db } & TimingVariables };
@@ -184,6 +185,8 @@ app.use(
 );
 
 app.use("/api/*", limitIp, limitBody);
+// Development sign-in for the chat page; a 404 unless DEV_LOGIN is set (see worker/dev-login.ts).
+app.route("/", devLogin());
 mountRest(app, contextFor);
 
 app.notFound((c) => c.json({ code: "NOT_FOUND", message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
