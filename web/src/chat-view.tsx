@@ -51,6 +51,7 @@ export function ChatView({ api, auth, sessionId, mode, focusSeq, onBack, onChang
   useEffect(() => {
     let gone = false;
     let socket: LiveSession | null = null;
+    let listTimer: ReturnType<typeof setTimeout> | undefined;
     (async () => {
       try {
         const page = mode === "resume" ? await api.trpc.sessions.resume.mutate({ sessionId }) : await api.trpc.sessions.get.query({ sessionId });
@@ -61,7 +62,12 @@ export function ChatView({ api, auth, sessionId, mode, focusSeq, onBack, onChang
         if (page.session.status === "ended" || page.session.status === "expired") return setSocketState("closed");
         socket = api.connect(sessionId, { since: page.messages.at(-1)?.seq ?? page.session.lastSeq });
         live.current = socket;
-        socket.on("message", (message) => dispatch({ type: "message", message }));
+        socket.on("message", (message) => {
+          dispatch({ type: "message", message });
+          // The side panel shows each conversation's last message: refresh it once things settle.
+          clearTimeout(listTimer);
+          listTimer = setTimeout(() => void onChanged(), 1_500);
+        });
         socket.on("turn", (turn) => dispatch({ type: "turn", turn }));
         socket.on("delta", (d) => dispatch({ type: "delta", turnId: d.turnId, attempt: d.attempt, text: d.text }));
         socket.on("typing", (t) => {
@@ -79,6 +85,7 @@ export function ChatView({ api, auth, sessionId, mode, focusSeq, onBack, onChang
     return () => {
       gone = true;
       socket?.close();
+      clearTimeout(listTimer);
       live.current = null;
       clearTimeout(typingTimer.current);
     };
@@ -241,7 +248,7 @@ export function ChatView({ api, auth, sessionId, mode, focusSeq, onBack, onChang
                 if (window.confirm("End this conversation? It cannot be continued afterwards.")) void act("The conversation has ended.", () => api.trpc.sessions.end.mutate({ sessionId }));
               }}
             >
-              End
+              End conversation
             </button>
           )}
         </div>
