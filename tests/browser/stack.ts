@@ -109,4 +109,15 @@ export async function say(page: Page, text: string) {
 export const bubbles = (page: Page, kind: "customer" | "agent" | "staff") => page.locator(`ol.messages li.bubble.${kind}:not(.writing):not(.pending)`);
 export const writing = (page: Page) => page.locator("ol.messages li.bubble.writing");
 
+const CONTRAST_SCRIPT = readFileSync(join(ROOT, "tests", "browser", "contrast.js"), "utf8");
+/** Visible texts whose contrast with their background is below WCAG AA (see contrast.js). */
+export const lowContrast = (page: Page) => page.evaluate<{ text: string; ratio: number }[]>(CONTRAST_SCRIPT);
+
+/** Whether the page scrolls sideways (it must not, down to a phone's width). */
+export const scrollsSideways = (page: Page) => page.evaluate<boolean>("document.documentElement.scrollWidth > window.innerWidth");
+
+/** The focused element's outline, as drawn. */
+export const focusOutline = (page: Page) =>
+  page.evaluate<{ style: string; width: number }>("(() => { const s = getComputedStyle(document.activeElement); return { style: s.outlineStyle, width: parseFloat(s.outlineWidth) }; })()");
+
 export const randomId = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`;

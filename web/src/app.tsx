@@ -105,7 +105,15 @@ function ChatApp({ origin, auth, onSignOut }: { origin: string; auth: Auth; onSi
 
   return (
     <div className="app" data-view={open ? "chat" : "home"}>
-      <a className="skip-link" href={open ? "#composer" : "#start-agent"}>
+      <a
+        className="skip-link"
+        href={open ? "#composer" : "#start-agent"}
+        onClick={(e) => {
+          // Fragment links scroll but do not always move the focus: move it.
+          e.preventDefault();
+          document.getElementById(open ? "composer" : "start-agent")?.focus();
+        }}
+      >
         {open ? "Skip to the message box" : "Skip to start a conversation"}
       </a>
       <header className="topbar">
