@@ -13,19 +13,11 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import { messageDirections, sessionHandlers, sessionStatuses, turnStates } from "../worker/shapes";
 
-export const sessionStatuses = ["active", "idle", "resolved", "ended", "expired"] as const;
-export type SessionStatus = (typeof sessionStatuses)[number];
-
-/** Who answers a session: its agent, or a human (support staff) after a handoff. */
-export const sessionHandlers = ["agent", "human"] as const;
-export type SessionHandler = (typeof sessionHandlers)[number];
-
-export const turnStates = ["queued", "calling", "streaming", "waiting_callback", "retry_wait", "done", "failed", "cancelled"] as const;
-export type TurnState = (typeof turnStates)[number];
-
-export const messageDirections = ["incoming", "outgoing", "system"] as const;
-export type MessageDirection = (typeof messageDirections)[number];
+// The enums are declared once, with the API's shapes (zod only, so client/ can import them too).
+export { messageDirections, sessionHandlers, sessionStatuses, turnStates };
+export type { MessageDirection, SessionHandler, SessionStatus, TurnState } from "../worker/shapes";
 
 // Millisecond precision so a JS Date round-trips exactly (keyset cursors compare timestamps).
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date", precision: 3 });

@@ -60,7 +60,8 @@ export async function api<T = any>(
 
 /** The typed tRPC client, as a frontend would use it. */
 export async function client(userId: string, opts: Parameters<typeof token>[1] = {}) {
-  return createChatClient({ url: baseUrl(), token: await token(userId, opts) });
+  const t = await token(userId, opts);
+  return createChatClient({ url: baseUrl(), getToken: () => t, WebSocket: ws });
 }
 
 let pool: Pool | undefined;

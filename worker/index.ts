@@ -6,7 +6,6 @@ import { setMetric, timing, type TimingVariables } from "hono/timing";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
-import { generateOpenApiDocument } from "trpc-to-openapi";
 import { sweepSessions } from "../db/queries/sessions";
 import { ConfigError, getConfig } from "./config";
 import { createContext } from "./context";
@@ -19,10 +18,14 @@ import { toSession } from "./schemas";
 import { mayReachSession, notifySession, sessionStub } from "./session";
 import { sessionIdSchema } from "./session-id";
 import { mountRest } from "./rest";
+import { mountChat } from "./chat-stream";
+import { exportSession } from "./export";
 import { agentOf, agentRegistry } from "./agents/registry";
 import { demoAgents } from "./demo-agents";
 import { devLogin } from "./dev-login";
 import { agentCallback } from "./webhooks";
+import { docs } from "./docs";
+import { openApiDocument } from "./openapi";
 
 export type AppEnv = { Bindings: Env; Variables: { db: () => Db } & TimingVariables };
 
@@ -95,16 +98,9 @@ app.get("/health", async (c) => {
   return c.json({ status: ok && registry.ok ? "ok" : "degraded", db: { ok, latencyMs }, agents, version: config.VERSION }, ok ? 200 : 503);
 });
 
-let openApiDocument: ReturnType<typeof generateOpenApiDocument> | undefined;
-app.get("/openapi.json", (c) => {
-  openApiDocument ??= generateOpenApiDocument(appRouter, {
-    title: "Edge chat API",
-    version: getConfig(c.env).VERSION,
-    baseUrl: `${new URL(c.req.url).origin}/api`,
-    securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
-  });
-  return c.json(openApiDocument);
-});
+app.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin, getConfig(c.env).VERSION)));
+// The interactive reference of that document (see worker/docs.ts).
+app.route("/", docs);
 
 // The session socket. Browsers cannot set headers on a WebSocket, so the token comes as ?token= or
 // as a `bearer.<jwt>` entry in Sec-WebSocket-Protocol (offer "edge-chat" too; it is the one echoed).
@@ -185,6 +181,9 @@ app.use(
 );
 
 app.use("/api/*", limitIp, limitBody);
+mountChat(app, contextFor);
+// REST only (a streamed file, not a procedure): see worker/export.ts.
+app.get("/api/sessions/:sessionId/export", exportSession(contextFor));
 // Development sign-in for the chat page; a 404 unless DEV_LOGIN is set (see worker/dev-login.ts).
 app.route("/", devLogin());
 mountRest(app, contextFor);

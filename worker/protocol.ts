@@ -1,6 +1,8 @@
 // The session WebSocket protocol: every frame, both directions, as zod discriminated unions on `type`.
-// Imported by the Durable Object and by client/ so both sides agree on the wire format.
+// Imported by the Durable Object and by client/ so both sides agree on the wire format; it (and what it
+// imports) depends on zod only, so a browser bundle of client/ carries no server code.
 import * as z from "zod";
+import { messageSchema, sessionSchema, turnStates, type TurnState } from "./shapes";
 import { MAX_SEQ, jsonObject, text } from "./validation";
 
 export const clientFrameSchema = z.discriminatedUnion("type", [
@@ -24,48 +26,52 @@ export type ClientFrame = z.infer<typeof clientFrameSchema>;
 export const PING_FRAME = '{"type":"ping"}';
 export const PONG_FRAME = '{"type":"pong"}';
 
-export type ErrorCode =
-  | "BAD_FRAME"
-  | "PAYLOAD_TOO_LARGE"
-  | "RATE_LIMITED"
-  | "SESSION_CLOSED"
-  | "FORBIDDEN"
-  | "NOT_FOUND"
-  | "CONFLICT"
-  | "INTERNAL";
+export const errorCodes = ["BAD_FRAME", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "SESSION_CLOSED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "INTERNAL"] as const;
+export type ErrorCode = (typeof errorCodes)[number];
 
-export type TurnState = "queued" | "calling" | "streaming" | "waiting_callback" | "retry_wait" | "done" | "failed" | "cancelled";
+export type { TurnState };
 
-/** A turn as the sockets see it. `text`/`index` (a socket joining mid-turn): the reply so far and the last delta index it covers. */
-export interface TurnFrameBody {
-  turnId: string;
-  state: TurnState;
-  agentType: string;
+const seq = z.number().int().min(0).max(MAX_SEQ);
+
+/** A turn as the sockets see it. `text`/`index` (a socket joining mid-turn): the reply so far and the last delta index it covers (-1: none yet). */
+export const turnFrameBodySchema = z.object({
+  turnId: z.string(),
+  state: z.enum(turnStates),
+  agentType: z.string(),
   /** Attempts made so far (a new attempt discards the partial text of the one before). */
-  attempt: number;
+  attempt: z.number().int().min(0),
   /** The customer's message the turn answers. */
-  parentId: string;
-  replySeq?: number;
-  error?: string;
-  text?: string;
-  index?: number;
-}
+  parentId: z.string(),
+  replySeq: seq.optional(),
+  error: z.string().optional(),
+  text: z.string().optional(),
+  index: z.number().int().min(-1).optional(),
+});
+export type TurnFrameBody = z.infer<typeof turnFrameBodySchema>;
 
-/** Server → client frames. `Message` and `Session` are the API's JSON shapes (see worker/schemas.ts). */
-export type ServerFrame<Message = unknown, Session = unknown> =
-  | { type: "ready"; sessionId: string; lastSeq: number }
-  | { type: "ack"; clientId: string; seq: number; id: string; createdAt: string; duplicate: boolean }
-  | { type: "message"; message: Message }
-  | { type: "typing"; userId: string; isTyping: boolean }
-  | { type: "presence"; online: string[] }
-  | { type: "read"; userId: string; seq: number }
-  | { type: "session"; session: Session }
-  | { type: "resync"; fromSeq: number; lastSeq: number }
-  | { type: "error"; code: ErrorCode; message: string; clientId?: string; retryAfterMs?: number }
-  | { type: "turn"; turn: TurnFrameBody }
+/** Server → client frames. The client parses every frame it receives with this schema. */
+export const serverFrameSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("ready"), sessionId: z.string(), lastSeq: seq }),
+  z.object({ type: z.literal("ack"), clientId: z.string(), seq, id: z.string(), createdAt: z.string(), duplicate: z.boolean() }),
+  z.object({ type: z.literal("message"), message: messageSchema }),
+  z.object({ type: z.literal("typing"), userId: z.string(), isTyping: z.boolean() }),
+  z.object({ type: z.literal("presence"), online: z.array(z.string()) }),
+  z.object({ type: z.literal("read"), userId: z.string(), seq }),
+  z.object({ type: z.literal("session"), session: sessionSchema }),
+  z.object({ type: z.literal("resync"), fromSeq: seq, lastSeq: seq }),
+  z.object({
+    type: z.literal("error"),
+    code: z.enum(errorCodes),
+    message: z.string(),
+    clientId: z.string().optional(),
+    retryAfterMs: z.number().min(0).optional(),
+  }),
+  z.object({ type: z.literal("turn"), turn: turnFrameBodySchema }),
   /** A piece of the reply being written; `index` counts 0, 1, 2… per attempt of a turn. */
-  | { type: "delta"; turnId: string; attempt: number; index: number; text: string }
-  | { type: "pong" };
+  z.object({ type: z.literal("delta"), turnId: z.string(), attempt: z.number().int().min(0), index: z.number().int().min(0), text: z.string() }),
+  z.object({ type: z.literal("pong") }),
+]);
+export type ServerFrame = z.infer<typeof serverFrameSchema>;
 
 /** Close codes the server uses (4xxx: application-defined). */
 export const CloseCodes = {

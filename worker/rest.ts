@@ -33,7 +33,7 @@ function callProcedure(caller: Caller, name: string, input: unknown): Promise<un
   return (fn as (input: unknown) => Promise<unknown>)(input);
 }
 
-async function readInput(c: HonoContext, method: Method): Promise<Record<string, unknown>> {
+export async function readInput(c: HonoContext, method: Method): Promise<Record<string, unknown>> {
   const query = c.req.query();
   if (method === "GET" || method === "DELETE") return { ...query, ...c.req.param() };
   const text = await c.req.text();
@@ -66,6 +66,15 @@ function errorBody(error: TRPCError) {
   };
 }
 
+/** A failed REST call as `{code, message, issues?}` with tRPC's status (and Retry-After); `label` names it in the log. */
+export function errorResponse(c: HonoContext, cause: unknown, label: string): Response {
+  const error = cause instanceof TRPCError ? cause : new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause });
+  if (error.code === "INTERNAL_SERVER_ERROR") console.error(`${label}:`, error.cause ?? error);
+  const retryAfter = retryAfterHeader(error);
+  if (retryAfter) c.header("retry-after", retryAfter);
+  return c.json(errorBody(error), getHTTPStatusCodeFromError(error) as ContentfulStatusCode);
+}
+
 /** Mounts the REST routes on `app` under /api; `context` builds the same context tRPC gets. */
 export function mountRest<E extends { Bindings: Env }>(app: Hono<E>, context: (c: HonoContext<E>) => Promise<Context>) {
   for (const route of restRoutes()) {
@@ -76,11 +85,7 @@ export function mountRest<E extends { Bindings: Env }>(app: Hono<E>, context: (c
         const data = await callProcedure(createCaller(await context(c)), route.procedure, input);
         return c.json(data as object);
       } catch (cause) {
-        const error = cause instanceof TRPCError ? cause : new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause });
-        if (error.code === "INTERNAL_SERVER_ERROR") console.error(`api ${route.procedure}:`, error.cause ?? error);
-        const retryAfter = retryAfterHeader(error);
-        if (retryAfter) c.header("retry-after", retryAfter);
-        return c.json(errorBody(error), getHTTPStatusCodeFromError(error) as ContentfulStatusCode);
+        return errorResponse(c, cause, `api ${route.procedure}`);
       }
     });
   }

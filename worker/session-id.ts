@@ -26,7 +26,7 @@ function hmacKey(secret: string): Promise<CryptoKey> {
 }
 
 /** The tag for the first 8 bytes (random bits and version), in bytes 8..15 with the RFC 9562 variant bits. */
-async function tag(head: Uint8Array<ArrayBuffer>, secret: string): Promise<Uint8Array> {
+async function tag(head: Uint8Array, secret: string): Promise<Uint8Array> {
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), head));
   const out = mac.slice(0, 8);
   out[0] = (out[0]! & 0x3f) | 0x80;

@@ -28,16 +28,19 @@ function newest(dir: string): number {
 }
 
 /**
- * Builds the page when dist/web is older than its sources (`npm install` builds it; this keeps a test
- * run after an edit honest). Without emptying dist/web: other builds (the docs UI script) share it.
+ * Builds the client and the page when dist/web is older than their sources (`npm test` builds
+ * everything first; this keeps a direct `vitest run` after an edit honest). Without emptying
+ * dist/web: other builds (the docs UI script) share it.
  */
 function buildPageIfStale() {
   const index = join(ROOT, "dist", "web", "index.html");
   const sources = Math.max(newest(join(ROOT, "web")), newest(join(ROOT, "client")));
   if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  const script = `import("vite").then((v) => v.build({ configFile: "web/vite.config.ts", logLevel: "warn", build: { emptyOutDir: false } }))`;
-  const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { cwd: ROOT, encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`building the page failed:\n${run.stderr}`);
+  const page = `import("vite").then((v) => v.build({ configFile: "web/vite.config.ts", logLevel: "warn", build: { emptyOutDir: false } }))`;
+  for (const args of [["scripts/build-client.mjs"], ["--input-type=module", "-e", page]]) {
+    const run = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8" });
+    if (run.status !== 0) throw new Error(`building the page failed (${args[0]}):\n${run.stderr}`);
+  }
 }
 
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];

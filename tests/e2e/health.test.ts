@@ -82,6 +82,14 @@ describe("the API surface", () => {
         "GET /sessions/waiting",
         "POST /sessions/{sessionId}/handoff",
         "POST /sessions/{sessionId}/turns/cancel",
+        "GET /search",
+        "GET /sessions/{sessionId}/export",
+        "POST /chat",
+        "GET /chat/{sessionId}/stream",
+        "POST /chat/{sessionId}/stop",
+        // Not procedures: documented by hand in worker/openapi.ts.
+        "GET /sessions/{sessionId}/ws",
+        "POST /webhooks/agents/{agentType}",
       ].sort(),
     );
   });

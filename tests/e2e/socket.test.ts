@@ -1,8 +1,7 @@
 // The session socket on the shared Worker: fan-out and order, catch-up, dedupe, concurrency, bad
 // frames, access, and lifecycle pushes. Durability and limits use Workers of their own (durability.test.ts).
 import { describe, expect, it } from "vitest";
-import ws from "ws";
-import { ChatSocket, ChatSocketError, type Message } from "../../client";
+import { ChatSocketError, type Message } from "../../client";
 import { TestSocket, api, baseUrl, client, newUserId, reachedPostgres, runCron, sql, token } from "../helpers";
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -114,10 +113,8 @@ describe("the session socket", () => {
     await raw.close();
 
     const received: number[] = [];
-    const sock = new ChatSocket({ url: baseUrl(), sessionId: s.id, token: s.token, since: 10, client: await client(s.userId), WebSocket: ws as never });
+    const sock = (await client(s.userId)).connect(s.id, { since: 10 });
     sock.on("message", (m) => received.push(m.seq));
-    const resynced = new Promise((resolve) => sock.on("resync", resolve));
-    expect(await resynced).toMatchObject({ fromSeq: 11, lastSeq: 130 });
     await expect.poll(() => received.length, { timeout: 10_000 }).toBe(120);
     await httpSend(s.id, s.token, "after the gap");
     await expect.poll(() => received.length, { timeout: 10_000 }).toBe(121);
@@ -144,8 +141,8 @@ describe("the session socket", () => {
     expect(await httpSend(s.id, s.token, "via http", "once")).toMatchObject({ id: ack.id, seq: ack.seq, content: "hello" });
     await b.close();
 
-    // The ChatSocket re-sends unacknowledged sends after a reconnect with the same clientId.
-    const sock = new ChatSocket({ url: baseUrl(), sessionId: s.id, token: s.token, since: 1, WebSocket: ws as never });
+    // The client's socket re-sends unacknowledged sends after a reconnect with the same clientId.
+    const sock = (await client(s.userId)).connect(s.id, { since: 1 });
     const acks = await Promise.all([sock.send("one", { clientId: "c1" }), sock.send("two", { clientId: "c2" }), sock.send("one", { clientId: "c1" })]);
     expect(acks.map((x) => x.seq)).toEqual([2, 3, 2]);
     sock.close();
@@ -280,10 +277,10 @@ describe("the session socket", () => {
   }, 40_000);
 });
 
-describe("ChatSocket", () => {
+describe("the client's session socket", () => {
   it("rejects sends the server refuses with the server's code", async () => {
     const s = await newSession();
-    const sock = new ChatSocket({ url: baseUrl(), sessionId: s.id, token: s.token, WebSocket: ws as never });
+    const sock = (await client(s.userId)).connect(s.id);
     const err = await sock.send("x".repeat(9_000)).catch((e) => e);
     expect(err).toBeInstanceOf(ChatSocketError);
     expect(err).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
@@ -296,7 +293,7 @@ describe("ChatSocket", () => {
     const s = await newSession();
     const c = await client(s.userId);
     await c.sessions.end.mutate({ sessionId: s.id });
-    const sock = new ChatSocket({ url: baseUrl(), sessionId: s.id, token: s.token, client: c, WebSocket: ws as never, minReconnectMs: 20, maxReconnectMs: 100 });
+    const sock = c.connect(s.id, { minReconnectDelayMs: 20, maxReconnectDelayMs: 100 });
     const closed = new Promise((resolve) => sock.on("state", (state, detail) => state === "closed" && resolve(detail)));
     const pending = sock.send("anyone?").catch((e) => e);
     expect(await closed).toEqual({ code: 4000, reason: "session ended" });

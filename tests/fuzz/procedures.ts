@@ -32,6 +32,7 @@ export type ProcedureName =
   | "sessions.resolve"
   | "messages.send"
   | "messages.history"
+  | "messages.search"
   | "users.stats"
   | "admin.deadLetters"
   | "sessions.waiting"
@@ -71,6 +72,7 @@ export const PROCEDURES: Record<ProcedureName, ProcedureDef> = {
   "sessions.resolve": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/resolve", runs: 15 },
   "messages.send": { kind: "mutation", method: "POST", path: "/sessions/{sessionId}/messages", runs: 200 },
   "messages.history": { kind: "query", method: "GET", path: "/sessions/{sessionId}/history", runs: 30 },
+  "messages.search": { kind: "query", method: "GET", path: "/search", runs: 30 },
   "users.stats": { kind: "query", method: "GET", path: "/users/{userId}/stats", runs: 15 },
   "admin.deadLetters": { kind: "query", method: "GET", path: "/admin/dead-letters", runs: 12 },
   "sessions.waiting": { kind: "query", method: "GET", path: "/sessions/waiting", runs: 10 },
@@ -112,6 +114,34 @@ function withExtras(fields: Record<string, unknown>, more: Record<string, unknow
 const title = validText(60).filter((s) => s.trim().length > 0 && s.trim().length <= 200);
 const agentTypes = ["primary", "log_analysis", "research", "router"];
 const seq = fc.oneof(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.nat(300));
+/** `messages.search` cursors as the server makes them: base64 of "<rank in [0, 1)>|<uuid>", padded or not. */
+const searchCursorOf = (rank: string, id: string, label: string) =>
+  fc.boolean().map((pad) => {
+    const b = Buffer.from(`${rank}|${id}`, "utf8").toString("base64");
+    const v = pad ? b : b.replace(/=+$/, "");
+    return new Ref(v, pct(v), `searchCursor(${label})`);
+  });
+const validSearchCursor = fc
+  .tuple(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }).filter((r) => r === 0 || r >= 1e-300), fc.uuid())
+  .chain(([rank, id]) => searchCursorOf(String(rank), id, `${rank}|${id.slice(0, 8)}`));
+/** Valid ones, ranks out of range or oddly spelled, ids that are no UUID, and garbage. */
+const searchCursor = fc.oneof(
+  { weight: 2, arbitrary: validSearchCursor },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.constantFrom("1", "-0", "-0.5", "1e-999", "5e-324", "NaN", "Infinity", "0.50", ".5", "1e400", "0x1", " 0.5", ""), fc.uuid())
+      .chain(([rank, id]) => searchCursorOf(rank, id, `${rank}|${id.slice(0, 8)}`)),
+  },
+  { weight: 1, arbitrary: fc.tuple(fc.double(), fc.stringMatching(/^[0-9a-f-]{36}$/)).chain(([rank, id]) => searchCursorOf(String(rank), id, `${rank}|${id}`)) },
+  { weight: 2, arbitrary: listCursor },
+  { weight: 2, arbitrary: fc.oneof(hostileString, wrongType) },
+);
+const searchQuery = fc.oneof(
+  validText(40).filter((q) => q.trim().length <= 200),
+  fc.constantFrom("card", "card declined", '"card declined"', "card or balance", "-card", "card -blocked", "!!! ---", "&|!<->", "a".repeat(200), ` ${"b".repeat(200)} `),
+);
+
 const limit = (max: number) => fc.oneof(fc.integer({ min: 1, max }), fc.integer({ min: 1, max }).map(String));
 
 // ---- the procedures ------------------------------------------------------------------------------
@@ -270,6 +300,17 @@ export function calls(world: World): Record<ProcedureName, { control: fc.Arbitra
         .record({ sessionId: ownExact, limit: opt(limit(200)), cursor: opt(fc.tuple(fc.constantFrom("before", "after", "offset"), seq)) })
         .map(({ cursor, ...rest }) => ({ ...rest, ...(cursor ? { [cursor[0]]: cursor[1] } : {}) })),
       hostile: { sessionId: anySession, limit: hostileNumber, before: hostileNumber, after: hostileNumber, offset: hostileNumber },
+      callers: aCallers,
+    },
+    "messages.search": {
+      controlAuth: aOrAdmin,
+      control: fc.record({ q: searchQuery, sessionId: opt(ownExact), limit: opt(limit(100)), cursor: opt(validSearchCursor) }),
+      hostile: {
+        q: fc.oneof(hostileString, wrongType, fc.constantFrom("", "   ", "\t\n", "x".repeat(201), "card\u0000", "'); drop table chat_messages; --", "%", "_", "\\", "'")),
+        sessionId: anySession,
+        limit: hostileNumber,
+        cursor: searchCursor,
+      },
       callers: aCallers,
     },
     "users.stats": {

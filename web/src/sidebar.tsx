@@ -1,6 +1,6 @@
 // The side panel's parts: the resume prompt, starting a conversation, your open conversations, the staff queue, search.
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import type { Api, Session, SessionListItem, SearchHit } from "./chat-api";
+import { errorMessage, httpStatus, type Api, type Session, type SessionListItem, type SearchHit } from "./chat-api";
 import { parseSnippet } from "./snippet";
 
 export const sessionName = (s: Pick<Session, "title" | "agentType">) => s.title ?? `Conversation with ${s.agentType}`;
@@ -141,8 +141,8 @@ export function SearchBox({ api, onOpen, onError }: { api: Api; onOpen: (hit: Se
       if (run !== latest.current) return;
       setResults((prev) => ({ q: query, hits: cursor && prev ? [...prev.hits, ...page.results] : page.results, nextCursor: page.nextCursor }));
     } catch (err) {
-      if ((err as { status?: number }).status === 404) setProblem("Search is not available on this server.");
-      else if ((err as { status?: number }).status === 400) setProblem((err as Error).message);
+      // Bad input (a query of punctuation only, say) is the searcher's to fix: say why, next to the box.
+      if (httpStatus(err) === 400) setProblem(errorMessage(err));
       else onError(err);
     } finally {
       if (run === latest.current) setBusy(false);

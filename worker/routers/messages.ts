@@ -1,4 +1,4 @@
-// Message procedures: send (through the session's Durable Object) and history paging.
+// Message procedures: send (through the session's Durable Object), history paging, and search (search.ts).
 import { TRPCError } from "@trpc/server";
 import * as z from "zod";
 import { loadSession } from "../access";
@@ -11,6 +11,7 @@ import { mayReachSession, sessionStub } from "../session";
 import type { SendResult } from "../session/contract";
 import { isIssuedSessionId, sessionIdSchema as sessionId } from "../session-id";
 import { protectedProcedure, router } from "../trpc";
+import { searchProcedures } from "./search";
 import { MAX_SEQ, checkJson, jsonObject, text } from "../validation";
 
 const seq = z.coerce.number().int().min(0).max(MAX_SEQ);
@@ -24,6 +25,7 @@ export const sendInput = z.object({
 });
 
 export const messagesRouter = router({
+  ...searchProcedures,
   send: protectedProcedure
     .meta({ openapi: { method: "POST", path: "/sessions/{sessionId}/messages", protect: true, tags: ["messages"], summary: "Send a message; the same clientId again returns the first" } })
     .input(sendInput)

@@ -364,7 +364,8 @@ export class AgentTurns {
     }
     const masked = streamedRedactions ? { text, redactions: streamedRedactions } : redact(text, this.config.REDACT);
     const message: Message = {
-      id: crypto.randomUUID(),
+      // A turn has one reply: its id is the turn's, which a UI message stream announces before it is stored.
+      id: turn.id,
       sessionId: session.id,
       seq: session.lastSeq + 1,
       clientId: null,

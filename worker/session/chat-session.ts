@@ -12,13 +12,14 @@ import { redact } from "../agents/redact";
 import { admit, afterMessage, mayWrite, newMessage } from "./admission";
 import { AGENT_TIMER, AgentTurns, type CallbackInput, type CallbackResult, type TurnResult } from "./agent-turns";
 import { loadFromPostgres, messageFromPostgres } from "./adopt";
-import { SessionUnavailable, type Caller, type Pending, type SendInput, type SendResult, type SessionChange } from "./contract";
+import { SessionUnavailable, type Caller, type Pending, type SendInput, type SendResult, type SessionChange, type TurnStreamResult } from "./contract";
 import { clientIdOf, parseClientFrame } from "./frames";
 import { FLUSH_TIMER, Outbox } from "./outbox";
 import { Sockets } from "./sockets";
 import { SessionStore, type Meta } from "./store";
 import { Timers } from "./timers";
-import { TurnStore } from "./turns";
+import { TurnStreams } from "./turn-streams";
+import { finalStates, TurnStore, turnView } from "./turns";
 import { readUpgrade } from "./upgrade";
 
 export type { Pending, SendResult, SessionChange } from "./contract";
@@ -33,6 +34,7 @@ export class ChatSession extends DurableObject<Env> {
   private readonly outbox: Outbox;
   private readonly turns: TurnStore;
   private readonly agents: AgentTurns;
+  private readonly streams: TurnStreams;
   private meta: Meta | null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -40,7 +42,8 @@ export class ChatSession extends DurableObject<Env> {
     this.config = getConfig(env);
     this.store = new SessionStore(ctx.storage.sql);
     this.timers = new Timers(ctx.storage.sql, ctx.storage);
-    this.sockets = new Sockets(ctx);
+    this.streams = new TurnStreams(this.config.AGENT_UNAVAILABLE_TEXT);
+    this.sockets = new Sockets(ctx, (frame) => this.streams.onFrame(frame));
     this.meta = this.store.loadMeta();
     this.turns = new TurnStore(ctx.storage.sql);
     this.outbox = new Outbox(this.turns, (id) => outboxWriter(env, id, this.config.OUTBOX_WRITERS), this.config, this.store, this.timers, () => this.meta);
@@ -220,6 +223,28 @@ export class ChatSession extends DurableObject<Env> {
     const meta = await this.ensureMeta(sessionId);
     if (!meta || (meta.session.userId !== caller.id && caller.role !== "admin")) return { ok: false, code: "NOT_FOUND", error: `session ${sessionId} not found` };
     return this.agents.cancel(turnId, Date.now());
+  }
+
+  /**
+   * /api/chat: the turn answering the customer's message at `seq` (or, with null, the one running or
+   * next) as a UI message stream: from its start, then live until it ends. `stream` is null when there
+   * is no such turn (a human holds the session, or nothing is running).
+   */
+  async turnStream(sessionId: string, caller: Caller, seq: number | null): Promise<TurnStreamResult> {
+    const meta = await this.ensureMeta(sessionId);
+    if (!meta || (meta.session.userId !== caller.id && caller.role !== "admin")) return { ok: false, code: "NOT_FOUND", error: `session ${sessionId} not found` };
+    const turn = seq === null ? (this.turns.live() ?? this.turns.nextQueued()) : this.turns.forMessage(seq);
+    if (!turn) return { ok: true, stream: null };
+    const start = { sessionId, turnId: turn.id, agentType: turn.agentType, attempt: turn.attempts, text: "", index: -1 };
+    if (!finalStates.includes(turn.state)) {
+      const live = this.agents.snapshot();
+      const now = live?.turnId === turn.id ? { attempt: live.attempt, text: live.text, index: live.index } : {};
+      return { ok: true, stream: this.streams.follow({ ...start, ...now }) };
+    }
+    // Over already (a re-sent message): its reply, then its end.
+    const reply = turn.replySeq === null ? null : (this.store.message(turn.replySeq) ?? (await messageFromPostgres(this.config, sessionId, turn.replySeq)));
+    const frames = [...(reply ? [{ type: "message" as const, message: reply }] : []), { type: "turn" as const, turn: turnView(turn) }];
+    return { ok: true, stream: this.streams.replay(start, frames) };
   }
 
   /** agents.retry: an admin replays a dead-lettered turn. */

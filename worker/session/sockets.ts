@@ -1,15 +1,18 @@
 // The session's live sockets (hibernation API): sending frames, broadcasting, and who is online.
 import { CloseCodes, type ErrorCode, type ServerFrame } from "../protocol";
-import type { Message, Session } from "../schemas";
 import type { Attachment } from "./contract";
 
-export type Frame = ServerFrame<Message, Session>;
+export type Frame = ServerFrame;
 
 export class Sockets {
   /** The online users last announced (in memory; after a wake-up the next change is announced). */
   private lastOnline: string | null = null;
 
-  constructor(private readonly ctx: DurableObjectState) {}
+  constructor(
+    private readonly ctx: DurableObjectState,
+    /** Sees every broadcast frame too (the open UI message streams follow turns through it). */
+    private readonly tap: (frame: Frame) => void = () => {},
+  ) {}
 
   accept(ws: WebSocket, caller: Attachment) {
     this.ctx.acceptWebSocket(ws, [caller.userId]);
@@ -33,6 +36,7 @@ export class Sockets {
   }
 
   broadcast(frame: Frame, except?: WebSocket | null) {
+    this.tap(frame);
     const text = JSON.stringify(frame);
     for (const ws of this.ctx.getWebSockets()) {
       if (ws === except) continue;

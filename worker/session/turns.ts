@@ -180,6 +180,14 @@ export class TurnStore {
     return row ? fromRow(row) : null;
   }
 
+  /** The newest turn answering the customer's message at `seq` (its own, or the one it was merged into). */
+  forMessage(seq: number): Turn | null {
+    const row = this.sql
+      .exec<TurnRow>("SELECT turns.* FROM turns, json_each(turns.message_seqs) AS m WHERE m.value = ? ORDER BY turns.n DESC LIMIT 1", seq)
+      .toArray()[0];
+    return row ? fromRow(row) : null;
+  }
+
   /** Whether some turn row has not reached Postgres in its current version. */
   unaudited(): boolean {
     return this.sql.exec("SELECT 1 FROM turns WHERE audit > 0 LIMIT 1").toArray().length > 0;
