@@ -14,6 +14,12 @@ export default defineConfig({
       // The fuzz suite loads the machine flat out: it runs after the rest, so timing-sensitive tests
       // (rate limits, idle alarms) never share the cores with it.
       { extends: true, test: { name: "fuzz", include: ["tests/fuzz/**/*.test.ts"], sequence: { groupOrder: 1 } } },
+      // The chat page in Chromium: last, one file at a time, each with its own Worker (the demo agents)
+      // and browser, so neither Chromium nor the fuzz run shares the cores with the other.
+      {
+        extends: true,
+        test: { name: "browser", include: ["tests/browser/**/*.test.ts"], fileParallelism: false, testTimeout: 60_000, sequence: { groupOrder: 2 } },
+      },
     ],
   },
 });

@@ -9,7 +9,8 @@ const db = await startDatabase({
 });
 console.log(db.embedded ? `database: embedded PGlite in ${process.env.EDGE_CHAT_DATA_DIR ?? ".data/pglite"}` : `database: ${process.env.DATABASE_URL}`);
 // AGENTS from the environment wins over wrangler.toml (and .dev.vars): `AGENTS='{…}' npm start`.
-const vars = process.env.AGENTS ? { AGENTS: process.env.AGENTS } : {};
+// DEV_LOGIN turns on the chat page's development sign-in (POST /api/dev/token): local only, never deployed.
+const vars = { DEV_LOGIN: "1", ...(process.env.AGENTS ? { AGENTS: process.env.AGENTS } : {}) };
 const worker = await startWorker({ port, databaseUrl: db.databaseUrl, proxyUrl: db.proxyUrl, testScheduled: true, vars });
 
 // A bad agent registry (AGENTS in wrangler.toml or .dev.vars) stops here, naming the field.
@@ -20,7 +21,7 @@ if (health && health.agents && !health.agents.ok) {
   await db.stop();
   process.exit(1);
 }
-console.log(`edge-chat is serving on ${worker.url}  (health: ${worker.url}/health, API: ${worker.url}/openapi.json)`);
+console.log(`edge-chat is serving on ${worker.url}  (the chat page: ${worker.url}/, health: ${worker.url}/health, API: ${worker.url}/openapi.json)`);
 console.log(`agents: ${health?.agents?.types?.join(", ") ?? "unknown"}`);
 console.log("get a token: npm run token -- <userId> [--admin] [--guest]");
 

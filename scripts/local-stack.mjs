@@ -90,6 +90,9 @@ export async function startWorker({
   config,
 } = {}) {
   const allVars = { DATABASE_URL: databaseUrl, DB_WS_PROXY: proxyUrl, JWT_SECRET: jwtSecret, ...vars };
+  // wrangler refuses to start when the static assets folder is missing: before the first build
+  // (`npm run build:web`) the API still serves, and `/` is a 404 until the page is built.
+  mkdirSync(join(ROOT, "dist", "web"), { recursive: true });
   // wrangler looks for a free devtools port from 9229 up; two starting at once can pick the same one.
   const inspectorPort = await freePort();
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", persistTo, "--show-interactive-dev-session=false"];

@@ -133,6 +133,10 @@ function uiMessageStream(output: string, metadata: Record<string, unknown>, gapM
   });
 }
 
+// DEMO_STREAM_GAP_MS slows the banking assistant's words down (say 150), so a reply can be watched, or stopped, as it is written.
+const gapSchema = z.coerce.number().int().min(0).max(10_000).catch(15);
+const streamGapMs = (env: Env) => gapSchema.parse(env.DEMO_STREAM_GAP_MS ?? 15);
+
 /** A short canned "analysis" of log text: line count, levels seen, timeouts, where the first error is. */
 function analyseLogs(text: string): { output: string; intent: string; entities: unknown[]; confidence: number } {
   const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "");
@@ -181,7 +185,7 @@ export function demoAgents(opts: DemoAgentOptions): Hono<DemoEnv> {
     if (turn instanceof Response) return turn;
     const { intent, confidence, entities } = recognise(turn.message.content);
     const { output, handoff } = bankingReply(intent, entities, turn.message.content);
-    return uiMessageStream(output, { intent, confidence, entities, ...(handoff && { handoff }) });
+    return uiMessageStream(output, { intent, confidence, entities, ...(handoff && { handoff }) }, streamGapMs(c.env));
   });
 
   app.post("/demo/agents/nlu", async (c) => {

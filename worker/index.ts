@@ -22,6 +22,7 @@ import { mountChat } from "./chat-stream";
 import { exportSession } from "./export";
 import { agentOf, agentRegistry } from "./agents/registry";
 import { demoAgents } from "./demo-agents";
+import { devLogin } from "./dev-login";
 import { agentCallback } from "./webhooks";
 import { docs } from "./docs";
 import { openApiDocument } from "./openapi";
@@ -183,6 +184,8 @@ app.use("/api/*", limitIp, limitBody);
 mountChat(app, contextFor);
 // REST only (a streamed file, not a procedure): see worker/export.ts.
 app.get("/api/sessions/:sessionId/export", exportSession(contextFor));
+// Development sign-in for the chat page; a 404 unless DEV_LOGIN is set (see worker/dev-login.ts).
+app.route("/", devLogin());
 mountRest(app, contextFor);
 
 app.notFound((c) => c.json({ code: "NOT_FOUND", message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));

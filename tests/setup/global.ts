@@ -52,7 +52,8 @@ export default async function setup(project: TestProject) {
     databaseUrl: db.databaseUrl,
     proxyUrl: db.proxyUrl,
     jwtSecret: TEST_JWT_SECRET,
-    vars: { ...TEST_VARS, AGENTS: quietAgents(agents.url) },
+    // DEV_LOGIN here only: dedicated Workers start without it unless a test asks (tests/e2e/dev-login.test.ts).
+    vars: { ...TEST_VARS, AGENTS: quietAgents(agents.url), DEV_LOGIN: "1" },
     persistTo: state,
     testScheduled: true,
     stdio: process.env.WORKER_LOGS ? "inherit" : "ignore",
