@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 // `npm start`: the Worker on http://127.0.0.1:8787 with DATABASE_URL's PostgreSQL, or embedded PGlite.
+import { execSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { startDatabase, startWorker } from "./local-stack.mjs";
+
+// `npm install` builds the client, the chat page and the docs' script; build them here when that was skipped.
+if (!existsSync("client/dist/index.js") || !existsSync("dist/web/index.html") || !existsSync("dist/web/vendor/scalar/standalone.js")) {
+  console.log("building the client, the chat page and the docs (npm run build)…");
+  execSync("npm run -s build", { stdio: "inherit" });
+}
 
 const port = Number(process.env.PORT ?? 8787);
 const db = await startDatabase({
