@@ -159,7 +159,7 @@ describe("REST fuzz", () => {
   it("unknown routes, methods and raw paths: never 5xx, every 4xx says why", async () => {
     const id = () => fc.constantFrom(...world.sessions.a);
     const path = fc.oneof(
-      fc.constantFrom("/api", "/api/", "/api//sessions", "/API/sessions", "/api/sessions/", "/api/users", "/api/users//sessions", "/api/users/x/stats/", "/", "/favicon.ico", "/trpc", "/trpc/", "/health", "/openapi.json", "/api/sessions;x=1", "/api/sessions/%2e%2e/%2e%2e/health", "/api/%00", "/api/%zz", "/api/" + "a".repeat(12_000), "/api/sessions/../users/x/stats", "//api/sessions", "/api/sessions?%"),
+      fc.constantFrom("/api", "/api/", "/api//sessions", "/API/sessions", "/api/sessions/", "/api/users", "/api/users//sessions", "/api/users/x/stats/", "/", "/docs", "/docs/", "/assets/missing.js", "/favicon.ico", "/trpc", "/trpc/", "/health", "/openapi.json", "/api/sessions;x=1", "/api/sessions/%2e%2e/%2e%2e/health", "/api/%00", "/api/%zz", "/api/" + "a".repeat(12_000), "/api/sessions/../users/x/stats", "//api/sessions", "/api/sessions?%"),
       id().map((s) => `/api/sessions/${s}/messages/extra`),
       id().map((s) => `/api/sessions/${s}/ws`),
       id().map((s) => `/api/sessions/${s}/history/`),
@@ -186,6 +186,11 @@ describe("REST fuzz", () => {
           // A HEAD answer has no body to judge; only its status.
           if (c.method === "HEAD") {
             if (a.status >= 500) throw new FuzzFailure(`route: HEAD answered ${a.status}`, `${w.method} ${w.path}`);
+            return;
+          }
+          // The pages (the chat page, the API docs) answer GET with HTML; anything else there is the API's.
+          if (c.method === "GET" && (c.path === "/" || c.path === "/docs")) {
+            if (a.status !== 200 || !a.contentType.startsWith("text/html")) throw new FuzzFailure(`route: page answered ${a.status} ${a.contentType}`, `${w.method} ${w.path}`);
             return;
           }
           checkAnswer("route", w, a, c.path.startsWith("/trpc") ? "trpc" : "rest", false);
