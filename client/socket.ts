@@ -104,6 +104,8 @@ interface Outgoing {
   frame: SendFrame;
   resolve: (message: Message) => void;
   reject: (err: ChatSocketError) => void;
+  /** Written on the current connection and not answered yet. */
+  sent: boolean;
 }
 
 /** Close codes after which the session is gone for good: no reconnect. */
@@ -128,6 +130,13 @@ export class SessionSocket {
   private readonly opts: Required<Omit<ConnectOptions, "since">>;
   /** `ready` arrived on the current connection: sends go out directly. */
   private ready = false;
+  /**
+   * After a RATE_LIMITED answer, sends go one at a time, each once the one before is stored, and a
+   * refused one again after the wait the server named: a long offline queue drains at the session's
+   * rate, in order, instead of failing past the burst.
+   */
+  private paced = false;
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
   /** Dials in a row that ended before `ready`. */
   private failures = 0;
   private checking = false;
@@ -213,15 +222,17 @@ export class SessionSocket {
     if (existing) {
       // The same clientId again: one message, both callers get it.
       return new Promise((resolve, reject) => {
-        this.outgoing.set(clientId, { frame: existing.frame, resolve: (m) => (existing.resolve(m), resolve(m)), reject: (e) => (existing.reject(e), reject(e)) });
+        this.outgoing.set(clientId, { ...existing, resolve: (m) => (existing.resolve(m), resolve(m)), reject: (e) => (existing.reject(e), reject(e)) });
       });
     }
     if (!this.ready && this.outgoing.size >= this.opts.maxQueue) {
       return Promise.reject(new ChatSocketError("QUEUE_FULL", `${this.outgoing.size} messages are already waiting for the connection (maxQueue ${this.opts.maxQueue}); try again once it is open`));
     }
     return new Promise((resolve, reject) => {
-      this.outgoing.set(clientId, { frame, resolve, reject });
-      if (this.ready) this.write(frame);
+      const out: Outgoing = { frame, resolve, reject, sent: false };
+      this.outgoing.set(clientId, out);
+      if (this.paced) this.next();
+      else if (this.ready) this.transmit(out);
     });
   }
 
@@ -261,6 +272,7 @@ export class SessionSocket {
   /** Resolves once the socket has been open (so it knows where the session stands). */
   private opened(): Promise<void> {
     if (this.seqs.started) return Promise.resolve();
+    if (this.state === "closed") return Promise.reject(new ChatSocketError("CLOSED", "the socket is closed"));
     return new Promise((resolve, reject) => {
       const off = this.on("state", (state) => {
         if (state === "open") resolve();
@@ -339,6 +351,7 @@ export class SessionSocket {
     this.ready = false;
     this.stopHeartbeat();
     clearTimeout(this.fillRetry);
+    clearTimeout(this.holdTimer);
     this.rws.close(1000, "bye");
     const err = new ChatSocketError("CLOSED", `the socket closed: ${detail.reason || detail.code}`);
     for (const out of this.outgoing.values()) out.reject(err);
@@ -422,7 +435,10 @@ export class SessionSocket {
     if (first && this.oldest === null) this.oldest = frame.lastSeq + 1;
     this.setState("open");
     // Whatever was not acknowledged before the drop goes again, in order; the server stores a clientId once.
-    for (const out of this.outgoing.values()) this.write(out.frame);
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    this.paced = false;
+    for (const out of this.outgoing.values()) this.transmit(out);
     this.fillGap();
   }
 
@@ -430,6 +446,7 @@ export class SessionSocket {
     const out = this.outgoing.get(frame.clientId);
     if (!out) return;
     this.outgoing.delete(frame.clientId);
+    if (this.paced) this.next();
     this.stored(frame.seq).then(out.resolve, (cause: unknown) =>
       out.reject(cause instanceof ChatSocketError ? cause : new ChatSocketError("INTERNAL", `message ${frame.seq} was stored but could not be loaded`, undefined, { cause })),
     );
@@ -441,8 +458,36 @@ export class SessionSocket {
       const { type: _type, ...error } = frame;
       return this.emit("error", error);
     }
+    if (frame.code === "RATE_LIMITED") {
+      // Kept, and sent again once the session takes messages again (see `paced`).
+      out.sent = false;
+      this.paced = true;
+      clearTimeout(this.holdTimer);
+      this.holdTimer = setTimeout(() => {
+        this.holdTimer = undefined;
+        this.next();
+      }, frame.retryAfterMs ?? 1_000);
+      return;
+    }
     this.outgoing.delete(frame.clientId);
     out.reject(new ChatSocketError(frame.code, frame.message, frame.retryAfterMs));
+  }
+
+  /** Paced sending: the oldest unsent send goes once none is in flight and no wait is running. */
+  private next() {
+    if (!this.ready || this.holdTimer !== undefined) return;
+    const waiting = [...this.outgoing.values()];
+    if (waiting.some((o) => o.sent)) return;
+    const first = waiting[0];
+    if (!first) {
+      this.paced = false;
+      return;
+    }
+    this.transmit(first);
+  }
+
+  private transmit(out: Outgoing) {
+    out.sent = this.write(out.frame);
   }
 
   /** The stored message with this seq: delivered already, on its way, or (an old duplicate) from history. */
@@ -516,6 +561,7 @@ export class SessionSocket {
       () => {
         // Offline or a server error: try again with a growing pause (the socket's own reconnect will also retry).
         this.filling = false;
+        if (this.state === "closed") return;
         clearTimeout(this.fillRetry);
         this.fillRetry = setTimeout(() => this.fillGap(), Math.min(10_000, 250 * 2 ** this.fillFailures++));
       },

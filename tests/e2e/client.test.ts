@@ -9,7 +9,7 @@ import ws, { WebSocketServer } from "ws";
 import { ChatSocketError, createChatClient, type DeltaEvent, type Message, type SessionSocket, type SocketErrorEvent, type SocketState, type Turn } from "../../client";
 import { deferred, uiStream } from "../agents/agent-server";
 import { agentStack, type AgentStack } from "../agents/harness";
-import { api, baseUrl, newUserId, reachedPostgres, sql, token } from "../helpers";
+import { api, baseUrl, dedicatedWorker, newUserId, reachedPostgres, sql, token } from "../helpers";
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -166,6 +166,32 @@ describe("createChatClient against the real Worker", () => {
     await reachedPostgres(s.id, 5);
     const { rows } = await sql().query(`select seq, content from chat_messages where session_id = $1 order by seq`, [s.id]);
     expect(rows.map((r) => r.content)).toEqual(range(1, 5).map((i) => `offline ${i}`));
+  });
+
+  it("drains an offline queue longer than the session's burst at the session's rate, in order, every send stored", async () => {
+    // 3 back to back, then one every 100 ms.
+    const worker = await dedicatedWorker({ MESSAGE_BURST: "3", MESSAGE_RATE_PER_MINUTE: "600" });
+    try {
+      const s = await newSession(worker.url);
+      const sock = track(s.chat.connect(s.id, { since: 0, ...FAST }));
+      const log = record(sock);
+      // Written before the socket is open: all of them go out at once when it opens.
+      const stored = await Promise.all(range(1, 8).map((i) => sock.send(`queued ${i}`)));
+      expect(stored.map((m) => [m.seq, m.content])).toEqual(range(1, 8).map((i) => [i, `queued ${i}`]));
+      // The refusals were handled by waiting, not shown to the user.
+      expect(log.errors).toEqual([]);
+      await expect.poll(() => log.messages.length).toBe(8);
+      // And the socket goes on normally afterwards.
+      await sleep(150);
+      expect((await sock.send("after")).seq).toBe(9);
+      sock.close();
+      await expect(sock.loadOlder(10)).resolves.toEqual(expect.any(Array));
+      const never = track(s.chat.connect(s.id));
+      never.close();
+      await expect(never.loadOlder(10)).rejects.toMatchObject({ code: "CLOSED" });
+    } finally {
+      await worker.stop();
+    }
   });
 
   it("notices a connection that went silent (heartbeat) and redials", async () => {
