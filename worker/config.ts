@@ -21,6 +21,14 @@ const configSchema = z.object({
   AGENT_UNAVAILABLE_TEXT: z.string().min(1).default("Sorry, our assistant is unavailable right now. A member of our team will reply here shortly."),
   /** The public origin agents call back to (default: the origin of the request that reached the session). */
   PUBLIC_URL: z.url().optional(),
+  /**
+   * Origins whose pages may call the API from a browser: "*" (any: the API authenticates with bearer
+   * tokens, never cookies) or a comma list of exact origins.
+   */
+  CORS_ORIGINS: z
+    .string()
+    .default("*")
+    .transform((s) => s.split(",").map((o) => o.trim().replace(/\/$/, "")).filter(Boolean)),
   MAX_OPEN_SESSIONS_PER_AGENT: intVar(5),
   SESSION_IDLE_MINUTES: z.coerce.number().positive().default(30),
   GUEST_SESSION_TTL_HOURS: intVar(24),

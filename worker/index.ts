@@ -4,6 +4,7 @@ import { sql } from "drizzle-orm";
 import { Hono, type Context } from "hono";
 import { setMetric, timing, type TimingVariables } from "hono/timing";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { sweepSessions } from "../db/queries/sessions";
@@ -35,6 +36,23 @@ const app = new Hono<AppEnv>();
 // Not on socket upgrades: a 101 response's headers cannot be changed.
 const serverTiming = timing({ crossOrigin: true });
 app.use("*", (c, next) => (c.req.header("upgrade") ? next() : serverTiming(c, next)));
+
+// Browser apps on other origins (a useChat UI, a frontend using client/) may call the API. Not on socket
+// upgrades (a 101's headers cannot be changed; browsers do not preflight sockets). Preflights are
+// answered here, before the rate limits.
+const allowCors = createMiddleware<AppEnv>((c, next) => {
+  if (c.req.header("upgrade")) return next();
+  const allowed = getConfig(c.env).CORS_ORIGINS;
+  return cors({
+    origin: (origin) => (allowed.includes("*") ? "*" : allowed.includes(origin) ? origin : null),
+    allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+    allowHeaders: ["authorization", "content-type", "trpc-accept"],
+    exposeHeaders: ["retry-after", "content-disposition", "server-timing", "x-vercel-ai-ui-message-stream"],
+    maxAge: 600,
+  })(c, next);
+});
+app.use("/api/*", allowCors);
+app.use("/trpc/*", allowCors);
 
 // One database pool per request, opened on first use and ended once the response is produced.
 app.use("*", async (c, next) => {
