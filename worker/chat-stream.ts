@@ -9,6 +9,7 @@ import { errorResponse, readInput } from "./rest";
 import { createCaller } from "./routers";
 import { mayReachSession, sessionStub } from "./session";
 import type { TurnStreamResult } from "./session/contract";
+import { emptyStream } from "./session/turn-streams";
 import { sessionIdSchema } from "./session-id";
 
 /** A UI message as DefaultChatTransport sends it; only the customer's text parts are used. */
@@ -70,11 +71,8 @@ async function turnStream(ctx: Context, sessionId: string, seq: number | null): 
   return result.stream;
 }
 
-/** An answer with no turn behind it (a human holds the session): the assistant message starts and ends. */
-function noTurn(sessionId: string): ReadableStream<Uint8Array> {
-  const events = [{ type: "start", messageMetadata: { sessionId, handler: "human" } }, { type: "finish", finishReason: "stop" }, "[DONE]"];
-  return new Response(events.map((e) => `data: ${typeof e === "string" ? e : JSON.stringify(e)}\n\n`).join("")).body!;
-}
+/** An answer with no turn behind it (a human holds the session): the stream ends at once, no assistant message. */
+const noTurn = () => emptyStream();
 
 export function mountChat<E extends { Bindings: Env }>(app: Hono<E>, context: (c: HonoContext<E>) => Promise<Context>) {
   app.post("/api/chat", async (c) => {
@@ -84,7 +82,7 @@ export function mountChat<E extends { Bindings: Env }>(app: Hono<E>, context: (c
       // Stored exactly as messages.send stores it (validation, ownership, rate limits, redaction).
       const stored = await createCaller(ctx).messages.send(input);
       const stream = await turnStream(ctx, input.sessionId, stored.seq);
-      return new Response(stream ?? noTurn(input.sessionId), { headers: streamHeaders });
+      return new Response(stream ?? noTurn(), { headers: streamHeaders });
     } catch (cause) {
       return errorResponse(c, cause, "api chat");
     }

@@ -3,6 +3,7 @@
 // its own module; this class is the list of hooks that delegates to them.
 import { DurableObject } from "cloudflare:workers";
 import { getConfig, jsonLimits, type Config } from "../config";
+import { isDatabaseUnavailable } from "../db";
 import { outboxWriter } from "../outbox-writer";
 import { PING_FRAME, PONG_FRAME, type ErrorCode } from "../protocol";
 import type { Message, Session } from "../schemas";
@@ -231,6 +232,16 @@ export class ChatSession extends DurableObject<Env> {
    * is no such turn (a human holds the session, or nothing is running).
    */
   async turnStream(sessionId: string, caller: Caller, seq: number | null): Promise<TurnStreamResult> {
+    try {
+      return await this.openTurnStream(sessionId, caller, seq);
+    } catch (err) {
+      // The object could not load the session, or a pruned reply, from Postgres: worth a retry.
+      if (err instanceof SessionUnavailable || isDatabaseUnavailable(err)) return { ok: false, code: "SERVICE_UNAVAILABLE", error: "the message store is unavailable; retry shortly" };
+      throw err;
+    }
+  }
+
+  private async openTurnStream(sessionId: string, caller: Caller, seq: number | null): Promise<TurnStreamResult> {
     const meta = await this.ensureMeta(sessionId);
     if (!meta || (meta.session.userId !== caller.id && caller.role !== "admin")) return { ok: false, code: "NOT_FOUND", error: `session ${sessionId} not found` };
     const turn = seq === null ? (this.turns.live() ?? this.turns.nextQueued()) : this.turns.forMessage(seq);
@@ -243,6 +254,7 @@ export class ChatSession extends DurableObject<Env> {
     }
     // Over already (a re-sent message): its reply, then its end.
     const reply = turn.replySeq === null ? null : (this.store.message(turn.replySeq) ?? (await messageFromPostgres(this.config, sessionId, turn.replySeq)));
+    if (turn.replySeq !== null && !reply) return { ok: false, code: "SERVICE_UNAVAILABLE", error: "the message store is unavailable; retry shortly" };
     const frames = [...(reply ? [{ type: "message" as const, message: reply }] : []), { type: "turn" as const, turn: turnView(turn) }];
     return { ok: true, stream: this.streams.replay(start, frames) };
   }

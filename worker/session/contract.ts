@@ -36,7 +36,7 @@ export type SendError = {
 
 export type SendResult = { ok: true; message: Message; duplicate: boolean } | SendError;
 
-export type TurnStreamResult = { ok: true; stream: ReadableStream<Uint8Array> | null } | { ok: false; code: "NOT_FOUND"; error: string };
+export type TurnStreamResult = { ok: true; stream: ReadableStream<Uint8Array> | null } | { ok: false; code: "NOT_FOUND" | "SERVICE_UNAVAILABLE"; error: string };
 
 /** Per-socket state, kept in the socket's attachment so it survives hibernation. */
 export interface Attachment {

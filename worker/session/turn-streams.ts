@@ -13,6 +13,11 @@ function sse(chunk: UIChunk | "[DONE]"): Uint8Array {
   return encoder.encode(`data: ${typeof chunk === "string" ? chunk : JSON.stringify(chunk)}\n\n`);
 }
 
+/** A UI message stream with nothing in it: the reader's request ends without an assistant message. */
+export function emptyStream(): ReadableStream<Uint8Array> {
+  return new Response(sse("[DONE]")).body!;
+}
+
 interface Follower {
   state: UITurnStream;
   writer: WritableStreamDefaultWriter<Uint8Array>;
