@@ -5,6 +5,7 @@ import { TRPCError } from "@trpc/server";
 import type { Context as HonoContext, Hono } from "hono";
 import * as z from "zod";
 import type { Context } from "./context";
+import { isDatabaseUnavailable } from "./db";
 import { errorResponse, readInput } from "./rest";
 import { createCaller } from "./routers";
 import { mayReachSession, sessionStub } from "./session";
@@ -65,7 +66,14 @@ function user(ctx: Context) {
 
 async function turnStream(ctx: Context, sessionId: string, seq: number | null): Promise<ReadableStream<Uint8Array> | null> {
   const caller = user(ctx);
-  if (!(await mayReachSession(ctx.config, () => ctx.db, sessionId))) throw new TRPCError({ code: "NOT_FOUND", message: `session ${sessionId} not found` });
+  let reachable: boolean;
+  try {
+    reachable = await mayReachSession(ctx.config, () => ctx.db, sessionId);
+  } catch (err) {
+    if (!isDatabaseUnavailable(err)) throw err;
+    throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "the database is unavailable; retry shortly", cause: err });
+  }
+  if (!reachable) throw new TRPCError({ code: "NOT_FOUND", message: `session ${sessionId} not found` });
   const result = (await sessionStub(ctx.env, sessionId).turnStream(sessionId, caller, seq)) as TurnStreamResult;
   if (!result.ok) throw new TRPCError({ code: result.code, message: result.error });
   return result.stream;

@@ -1,10 +1,11 @@
 // The AI SDK's chat client against our /api/chat: the real `ai` package's Chat (the logic `useChat`
 // runs) and DefaultChatTransport, a Worker of its own and a real agent server streaming replies.
 import { AbstractChat, DefaultChatTransport, type ChatState, type ChatStatus, type UIMessage } from "ai";
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deferred, hang, status, uiStream } from "../agents/agent-server";
 import { agentStack, type AgentStack } from "../agents/harness";
-import { newUserId, token } from "../helpers";
+import { dedicatedWorker, newUserId, sql, token } from "../helpers";
 
 /** The state `useChat` keeps in React, kept in memory; `texts` records every version of the last message's text. */
 class MemoryState implements ChatState<UIMessage> {
@@ -228,5 +229,30 @@ describe("useChat over /api/chat", () => {
     expect(badId.status).toBe(400);
     expect(await history(s)).toEqual([]);
     expect(await history(other)).toEqual([]);
+  });
+
+  it("answers 503 (retry) when the session's state cannot be read for want of Postgres, not 500", async () => {
+    const worker = await dedicatedWorker();
+    try {
+      // A session imported into Postgres (an id this deployment did not issue): reaching it needs the database.
+      const userId = newUserId();
+      const t = await token(userId);
+      const id = randomUUID();
+      await sql().query(`insert into chat_sessions (id, user_id, agent_type, expires_at) values ($1, $2, 'primary', now() + interval '1 day')`, [id, userId]);
+      worker.proxy.setBlocked(true);
+      const auth = { authorization: `Bearer ${t}` };
+      const resume = await fetch(`${worker.url}/api/chat/${id}/stream`, { headers: auth });
+      expect(resume.status).toBe(503);
+      expect(await resume.json()).toMatchObject({ code: "SERVICE_UNAVAILABLE", message: /unavailable/ });
+      const post = await fetch(`${worker.url}/api/chat`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ id, message: { id: "m1", role: "user", parts: [{ type: "text", text: "hello?" }] } }),
+      });
+      expect(post.status).toBe(503);
+    } finally {
+      worker.proxy.setBlocked(false);
+      await worker.stop();
+    }
   });
 });
