@@ -11,7 +11,7 @@ export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
 export type { Message, Session, SessionStatus, TurnState } from "../worker/shapes";
 export type { ClientFrame, ErrorCode, ServerFrame } from "../worker/protocol";
-export { clientFrameSchema, serverFrameSchema, CloseCodes } from "../worker/protocol";
+export { clientFrameSchema, serverFrameSchema, CloseCodes, finalTurnStates } from "../worker/protocol";
 export { ChatSocketError, SessionSocket } from "./socket";
 export type { ConnectOptions, DeltaEvent, SendOptions, SocketErrorEvent, SocketEvents, SocketState, Turn } from "./socket";
 

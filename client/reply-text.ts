@@ -1,8 +1,8 @@
 // The reply so far of each running agent turn (pure): applies `turn` and `delta` frames, ignoring
 // repeated deltas and those of an older attempt, and starting over when a new attempt begins.
-import type { TurnFrameBody } from "../worker/protocol";
+import { finalTurnStates, type TurnFrameBody } from "../worker/protocol";
 
-const FINAL: ReadonlySet<string> = new Set(["done", "failed", "cancelled"]);
+const FINAL: ReadonlySet<string> = new Set(finalTurnStates);
 /** Turns remembered at once; a session runs one at a time, so this only guards against leaks. */
 const MAX_TURNS = 16;
 

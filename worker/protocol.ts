@@ -2,7 +2,7 @@
 // Imported by the Durable Object and by client/ so both sides agree on the wire format; it (and what it
 // imports) depends on zod only, so a browser bundle of client/ carries no server code.
 import * as z from "zod";
-import { messageSchema, sessionSchema, turnStates, type TurnState } from "./shapes";
+import { finalTurnStates, messageSchema, sessionSchema, turnStates, type TurnState } from "./shapes";
 import { MAX_SEQ, jsonObject, text } from "./validation";
 
 export const clientFrameSchema = z.discriminatedUnion("type", [
@@ -29,6 +29,7 @@ export const PONG_FRAME = '{"type":"pong"}';
 export const errorCodes = ["BAD_FRAME", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "SESSION_CLOSED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "INTERNAL"] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 
+export { finalTurnStates };
 export type { TurnState };
 
 const seq = z.number().int().min(0).max(MAX_SEQ);

@@ -11,6 +11,8 @@ export type SessionHandler = (typeof sessionHandlers)[number];
 
 export const turnStates = ["queued", "calling", "streaming", "waiting_callback", "retry_wait", "done", "failed", "cancelled"] as const;
 export type TurnState = (typeof turnStates)[number];
+/** A turn in one of these is over: nothing more comes for it. */
+export const finalTurnStates: readonly TurnState[] = ["done", "failed", "cancelled"];
 
 export const messageDirections = ["incoming", "outgoing", "system"] as const;
 export type MessageDirection = (typeof messageDirections)[number];

@@ -2,6 +2,7 @@
 import { createChatClient, type Message, type RouterOutputs, type Session, type SessionSocket, type SocketState, type Turn, type TurnState } from "edge-chat/client";
 
 export type { Message, Session, SocketState, Turn, TurnState };
+export { finalTurnStates } from "edge-chat/client";
 export type SessionListItem = RouterOutputs["sessions"]["list"]["sessions"][number];
 export type SearchHit = RouterOutputs["messages"]["search"]["results"][number];
 /** A session's live socket (client/'s `connect()`). */

@@ -1,5 +1,5 @@
 // The open conversation's state as a pure reducer: messages in seq order once each, replies being written, who is typing. No I/O, no DOM.
-import type { Message, Turn, TurnState } from "./chat-api";
+import { finalTurnStates, type Message, type Turn, type TurnState } from "./chat-api";
 
 /** A reply the agent is writing (or about to): shown as a bubble until its stored message arrives. */
 export interface Writing {
@@ -37,8 +37,7 @@ export const initialChatState: ChatState = { messages: [], hasOlder: false, writ
 /** A typing indicator lasts this long unless renewed (a client that vanished never says "stopped"). */
 export const TYPING_TTL_MS = 6_000;
 
-const FINISHED: readonly TurnState[] = ["done", "failed", "cancelled"];
-export const isRunning = (state: TurnState) => !FINISHED.includes(state);
+export const isRunning = (state: TurnState) => !finalTurnStates.includes(state);
 
 /** Merges two seq-ordered lists; on a seq in both, the incoming copy wins. */
 export function mergeMessages(have: Message[], incoming: Message[]): Message[] {

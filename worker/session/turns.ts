@@ -1,6 +1,7 @@
 // Agent turns in the session object's storage: one row per turn (the durable job), its state machine,
 // the webhook deliveries already seen, and the turns' audit rows for Postgres.
 import type { TurnState } from "../../db/schema";
+import { finalTurnStates } from "../shapes";
 import type { StepResult } from "../agents/request";
 
 export interface Turn {
@@ -37,7 +38,7 @@ export interface Turn {
 
 /** A turn is live (holds the session's agent) in these states; one at a time per session. */
 export const liveStates: readonly TurnState[] = ["calling", "streaming", "waiting_callback", "retry_wait"];
-export const finalStates: readonly TurnState[] = ["done", "failed", "cancelled"];
+export const finalStates = finalTurnStates;
 
 const transitions: Record<TurnState, readonly TurnState[]> = {
   queued: ["calling", "cancelled"],
