@@ -207,6 +207,27 @@ describe("createChatClient against the real Worker", () => {
     await expect.poll(() => log.messages.map((m) => m.content)).toEqual(["sent while the link was stalled"]);
   });
 
+  it("sends again, once, what was written but never acknowledged before the connection died", async () => {
+    const s = await newSession();
+    const sock = track(createChatClient({ url: net.url, getToken: () => s.token, WebSocket: ws }).connect(s.id, { since: 0, ...FAST }));
+    const log = record(sock);
+    await opened(sock, log);
+    // The link carries nothing: the frame is written on the open socket but is lost with it.
+    net.stall(true);
+    const sending = sock.send("lost on the way");
+    await sleep(100);
+    net.stall(false);
+    net.cut();
+    const stored = await sending;
+    expect(stored).toMatchObject({ seq: 1, content: "lost on the way" });
+    expect(log.states).toContain("offline");
+    await reachedPostgres(s.id, 1);
+    await sleep(200);
+    const { rows } = await sql().query(`select seq from chat_messages where session_id = $1`, [s.id]);
+    expect(rows.map((r) => r.seq)).toEqual([1]);
+    expect(log.messages.map((m) => m.content)).toEqual(["lost on the way"]);
+  });
+
   it("asks getToken again on every reconnect and uses the new token", async () => {
     const userId = newUserId();
     const tokens: string[] = [];
