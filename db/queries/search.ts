@@ -46,7 +46,8 @@ export function decodeSearchCursor(s: string): SearchCursor | null {
   } catch {
     return null;
   }
-  const match = /^(\d(?:\.\d{1,20})?(?:e-\d{1,3})?)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(decoded);
+  // String() of a number in [0, 1) has at most 17 significant digits after up to 6 zeros ("0.000001…").
+  const match = /^(\d(?:\.\d{1,30})?(?:e-\d{1,3})?)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(decoded);
   if (!match) return null;
   const rank = Number(match[1]);
   // Only the spelling encodeSearchCursor writes (String of the number), so the value is exactly the rank it came from.

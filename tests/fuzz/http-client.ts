@@ -102,6 +102,11 @@ export function checkAnswer(label: string, w: Wire, a: Answer, shape: "rest" | "
     throw new FuzzFailure(`${label}: ${why}`, describeWire(w, a));
   };
   if (a.status >= 500) fail(`HTTP ${a.status} ${errorSummary(a)}`);
+  // OPTIONS is a CORS preflight: 204 and no body.
+  if (w.method === "OPTIONS" && a.status === 204) {
+    if (a.text !== "") fail("a 204 to OPTIONS with a body");
+    return;
+  }
   if (a.status >= 200 && a.status < 300) {
     if (a.json === undefined) fail(`HTTP ${a.status} without a JSON body`);
     if (shape === "trpc" && !isObject(a.json) && !Array.isArray(a.json)) fail(`HTTP ${a.status} with a body that is no tRPC result`);

@@ -188,9 +188,14 @@ describe("REST fuzz", () => {
             if (a.status >= 500) throw new FuzzFailure(`route: HEAD answered ${a.status}`, `${w.method} ${w.path}`);
             return;
           }
-          // The pages (the chat page, the API docs) answer GET with HTML; anything else there is the API's.
+          // The pages (the chat page, the API docs) answer GET with HTML; anything else there is the API's,
+          // except that the chat page is a static asset: the asset server answers other methods 405.
           if (c.method === "GET" && (c.path === "/" || c.path === "/docs")) {
             if (a.status !== 200 || !a.contentType.startsWith("text/html")) throw new FuzzFailure(`route: page answered ${a.status} ${a.contentType}`, `${w.method} ${w.path}`);
+            return;
+          }
+          if (c.path === "/") {
+            if (a.status !== 405) throw new FuzzFailure(`route: ${c.method} on the page answered ${a.status}`, `${w.method} ${w.path}`);
             return;
           }
           checkAnswer("route", w, a, c.path.startsWith("/trpc") ? "trpc" : "rest", false);
