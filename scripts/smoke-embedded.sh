@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of the two-command promise: `npm start` with no DATABASE_URL (embedded PGlite) serves a
-# healthy Worker that stores a message, and the built-in demo agent answers it. Uses a throwaway data
-# folder and port.
+# healthy Worker that stores a message, the built-in demo agent answers it, and the chat page and the
+# docs are served. Uses a throwaway data folder and port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=$((20000 + RANDOM % 10000))
@@ -34,4 +34,9 @@ node -e '
   const ok = first?.content === "hello, what is my balance?" && reply?.direction === "outgoing" && reply.parentId === first.id
     && reply.agentInfo?.agentType === "primary" && reply.intent === "balance" && rest.length === 0;
   if (!ok) { console.error("unexpected history", process.argv[1]); process.exit(1); }' "$history"
-echo "smoke: embedded database and the demo agent OK"
+# The chat page and the docs are served too (built by npm install).
+page=$(curl -fsS "$base/")
+grep -q '<div id="root">' <<<"$page" || { echo "GET / is not the chat page"; exit 1; }
+curl -fsS "$base/docs" | grep -q "/vendor/scalar/standalone.js" || { echo "GET /docs is not the API reference"; exit 1; }
+curl -fsS -o /dev/null "$base/vendor/scalar/standalone.js" || { echo "the docs' script is not served"; exit 1; }
+echo "smoke: embedded database, the demo agent, the chat page and the docs OK"
