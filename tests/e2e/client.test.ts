@@ -383,6 +383,8 @@ describe("an agent's streamed reply", () => {
     await expect.poll(() => lateLog.messages.some((m) => m.id === reply.id)).toBe(true);
     expect(lateLog.deltas.map((d) => d.index)).toEqual([3, 4]);
     expect(lateLog.deltas.at(-1)!.text).toBe(reply.content);
+    // The turn's "done" frame follows the reply's message frame.
+    await expect.poll(() => log.turns.at(-1)?.state).toBe("done");
     expect(log.turns.map((x) => x.state)).toEqual(expect.arrayContaining(["queued", "calling", "streaming", "done"]));
     expect(log.turns.at(-1)).toMatchObject({ state: "done", replySeq: reply.seq });
 
