@@ -1,6 +1,6 @@
 // Starts one database + proxy + Worker for the whole run; tests reach them through inject().
 import type { TestProject } from "vitest/node";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // @ts-expect-error plain ESM script without type declarations
@@ -41,12 +41,31 @@ function quietAgents(url: string) {
   return JSON.stringify(Object.fromEntries(["primary", "router", "research", "log_analysis"].map((t) => [t, agent])));
 }
 
+/** A file for a Worker's output; `report()` prints the lines that say it reloaded, restarted or failed. */
+function workerLog(name: string) {
+  const dir = join(process.cwd(), "test-results", "logs");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.log`);
+  const fd = openSync(path, "w");
+  return {
+    fd,
+    report() {
+      closeSync(fd);
+      const notable = readFileSync(path, "utf8")
+        .split("\n")
+        .filter((line) => /reload|restart|detected change|exited|✘|\[ERROR\]|segmentation|out of memory/i.test(line));
+      if (notable.length > 0) console.log(`${name} (full log: ${path}):\n${notable.slice(0, 40).join("\n")}`);
+    },
+  };
+}
+
 export default async function setup(project: TestProject) {
   const state = mkdtempSync(join(tmpdir(), "edge-chat-test-"));
   const db = await startDatabase({ databaseUrl: process.env.DATABASE_URL || undefined, dataDir: null });
   const agents = await startAgentServer();
   agents.on("/quiet", accepted());
   const port = 18787 + Math.floor(Math.random() * 1000);
+  const log = workerLog("shared-worker");
   const worker = await startWorker({
     port,
     databaseUrl: db.databaseUrl,
@@ -56,7 +75,9 @@ export default async function setup(project: TestProject) {
     vars: { ...TEST_VARS, AGENTS: quietAgents(agents.url), DEV_LOGIN: "1" },
     persistTo: state,
     testScheduled: true,
-    stdio: process.env.WORKER_LOGS ? "inherit" : "ignore",
+    // Kept in a file (test-results/logs/) rather than dropped: when the shared Worker reloads or its
+    // runtime restarts mid-run, the teardown below says so in the test output.
+    stdio: process.env.WORKER_LOGS ? "inherit" : ["ignore", log.fd, log.fd],
   });
   project.provide("baseUrl", worker.url);
   project.provide("proxyUrl", db.proxyUrl);
@@ -66,6 +87,7 @@ export default async function setup(project: TestProject) {
   project.provide("quietAgents", quietAgents(agents.url));
   return async () => {
     await worker.stop();
+    log.report();
     await agents.close();
     await db.stop();
     rmSync(state, { recursive: true, force: true });
