@@ -79,8 +79,12 @@ async function turnStream(ctx: Context, sessionId: string, seq: number | null): 
   return result.stream;
 }
 
-/** An answer with no turn behind it (a human holds the session): the stream ends at once, no assistant message. */
-const noTurn = () => emptyStream();
+/** The chat id of a resume or stop URL: a session id. */
+function chatId(param: string | undefined): string {
+  const parsed = sessionIdSchema.safeParse(param);
+  if (!parsed.success) throw badRequest("the chat id must be a session id (a UUID)");
+  return parsed.data;
+}
 
 export function mountChat<E extends { Bindings: Env }>(app: Hono<E>, context: (c: HonoContext<E>) => Promise<Context>) {
   app.post("/api/chat", async (c) => {
@@ -90,7 +94,8 @@ export function mountChat<E extends { Bindings: Env }>(app: Hono<E>, context: (c
       // Stored exactly as messages.send stores it (validation, ownership, rate limits, redaction).
       const stored = await createCaller(ctx).messages.send(input);
       const stream = await turnStream(ctx, input.sessionId, stored.seq);
-      return new Response(stream ?? noTurn(), { headers: streamHeaders });
+      // No turn (a human holds the session): the stream ends at once, with no assistant message.
+      return new Response(stream ?? emptyStream(), { headers: streamHeaders });
     } catch (cause) {
       return errorResponse(c, cause, "api chat");
     }
@@ -99,9 +104,7 @@ export function mountChat<E extends { Bindings: Env }>(app: Hono<E>, context: (c
   app.get("/api/chat/:id/stream", async (c) => {
     try {
       const ctx = await context(c);
-      const sessionId = sessionIdSchema.safeParse(c.req.param("id"));
-      if (!sessionId.success) throw badRequest("the chat id must be a session id (a UUID)");
-      const stream = await turnStream(ctx, sessionId.data, null);
+      const stream = await turnStream(ctx, chatId(c.req.param("id")), null);
       return stream ? new Response(stream, { headers: streamHeaders }) : c.body(null, 204);
     } catch (cause) {
       return errorResponse(c, cause, "api chat.stream");
@@ -111,9 +114,7 @@ export function mountChat<E extends { Bindings: Env }>(app: Hono<E>, context: (c
   app.post("/api/chat/:id/stop", async (c) => {
     try {
       const ctx = await context(c);
-      const sessionId = sessionIdSchema.safeParse(c.req.param("id"));
-      if (!sessionId.success) throw badRequest("the chat id must be a session id (a UUID)");
-      const turn = await createCaller(ctx).turns.cancel({ sessionId: sessionId.data });
+      const turn = await createCaller(ctx).turns.cancel({ sessionId: chatId(c.req.param("id")) });
       return c.json({ stopped: true, ...turn });
     } catch (cause) {
       return errorResponse(c, cause, "api chat.stop");
