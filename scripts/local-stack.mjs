@@ -99,7 +99,11 @@ export async function startWorker({
   for (const [k, v] of Object.entries(allVars)) if (v !== undefined) args.push("--var", `${k}:${v}`);
   if (testScheduled) args.push("--test-scheduled");
   if (config) args.push("--config", config);
-  const env = { ...process.env, ...wranglerEnv };
+  // Every `wrangler dev` on a machine shares one dev registry (~/.config/.wrangler/registry) by
+  // default, and each instance reloads its Worker when that registry changes. Our Workers all have
+  // the same name, so a test starting or stopping a Worker of its own reloaded every other one
+  // mid-request ("Your worker restarted mid-request"). Each Worker gets a registry of its own.
+  const env = { ...process.env, ...wranglerEnv, WRANGLER_REGISTRY_PATH: join(persistTo, ".registry") };
   delete env.CLOUDFLARE_API_TOKEN;
   const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, { cwd: ROOT, env, detached: true, stdio });
   const url = `http://127.0.0.1:${port}`;

@@ -6,7 +6,8 @@
 //                    transaction at a time (a connection holds the database from its first message
 //                    until PGlite is idle again, outside a transaction),
 //   - mode "relay":  another proxy (`target`), so a test can cut one Worker off from the database
-//                    (`setBlocked(true)`) without touching the others.
+//                    without touching the others: `setBlocked(true)` refuses (the database is down),
+//                    `setStalled(true)` answers nothing (the path to it hangs).
 // Only loopback clients and targets are served: this is a development tool, not a gateway.
 import { createServer } from "node:http";
 import { connect, isIP } from "node:net";
@@ -171,7 +172,24 @@ function bridgePglite(ws, pglite, gate) {
   return () => ws.terminate();
 }
 
-function bridgeRelay(ws, target, path) {
+/**
+ * Holds work while the path is stalled and releases it, in order, when it flows again: a stalled
+ * network delivers late rather than never, so a connection that outlives the stall carries on.
+ */
+class Valve {
+  held = [];
+  stalled = false;
+  pass(fn) {
+    if (this.stalled) this.held.push(fn);
+    else fn();
+  }
+  set(stalled) {
+    this.stalled = stalled;
+    if (!stalled) for (const fn of this.held.splice(0)) fn();
+  }
+}
+
+function bridgeRelay(ws, target, path, valve) {
   const upstream = new WebSocket(`${target}${path}`);
   const pending = [];
   const closeBoth = () => {
@@ -181,36 +199,44 @@ function bridgeRelay(ws, target, path) {
   upstream.on("open", () => {
     for (const chunk of pending.splice(0)) upstream.send(chunk);
   });
-  upstream.on("message", (data) => ws.readyState === WebSocket.OPEN && ws.send(data));
+  upstream.on("message", (data) => valve.pass(() => ws.readyState === WebSocket.OPEN && ws.send(data)));
   upstream.on("close", closeBoth);
   upstream.on("error", closeBoth);
-  ws.on("message", (data) => {
-    if (upstream.readyState === WebSocket.OPEN) upstream.send(data);
-    else pending.push(data);
-  });
+  ws.on("message", (data) =>
+    valve.pass(() => {
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(data);
+      else pending.push(data);
+    }),
+  );
   ws.on("close", closeBoth);
   ws.on("error", closeBoth);
   return closeBoth;
 }
 
 /**
- * Starts the proxy on 127.0.0.1. Returns `{ port, url, setBlocked, close }`; `url` is what the
- * Worker gets as DB_WS_PROXY. `setBlocked(true)` drops every open connection and refuses new ones
- * (a database outage, for tests); `setBlocked(false)` serves again.
+ * Starts the proxy on 127.0.0.1. Returns `{ port, url, setBlocked, setStalled, connections, close }`;
+ * `url` is what the Worker gets as DB_WS_PROXY. For tests: `setBlocked(true)` drops every open
+ * connection and refuses new ones (a database outage); `setStalled(true)` (relay mode) keeps them
+ * but carries nothing and leaves new upgrades unanswered until `setStalled(false)` (a hung path).
+ * `connections()` counts the open ones and the most open at once since the last `resetPeak()`.
  */
 export async function startPgProxy({ mode = "tcp", pglite, target, port = 0 } = {}) {
   if (mode === "pglite" && !pglite) throw new Error("pglite mode needs a PGlite instance");
   if (mode === "relay" && !target) throw new Error("relay mode needs a target proxy url");
   const gate = new Gate();
   const open = new Set();
+  const valve = new Valve();
   let blocked = false;
+  let peak = 0;
+  let total = 0;
 
   const server = createServer((req, res) => {
     res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket upgrade required\n");
   });
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
 
-  server.on("upgrade", (req, socket, head) => {
+  server.on("upgrade", (req, socket, head) => valve.pass(() => !socket.destroyed && upgrade(req, socket, head)));
+  const upgrade = (req, socket, head) => {
     const url = new URL(req.url ?? "/", "http://proxy");
     const address = url.searchParams.get("address") ?? "";
     const sep = address.lastIndexOf(":");
@@ -230,11 +256,13 @@ export async function startPgProxy({ mode = "tcp", pglite, target, port = 0 } = 
           ? bridgeTcp(ws, host, targetPort)
           : mode === "pglite"
             ? bridgePglite(ws, pglite, gate)
-            : bridgeRelay(ws, target, req.url);
+            : bridgeRelay(ws, target, req.url, valve);
       open.add(close);
+      total += 1;
+      peak = Math.max(peak, open.size);
       ws.on("close", () => open.delete(close));
     });
-  });
+  };
 
   await new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -248,7 +276,16 @@ export async function startPgProxy({ mode = "tcp", pglite, target, port = 0 } = 
       blocked = value;
       if (value) for (const close of [...open]) close();
     },
+    setStalled(value) {
+      if (mode !== "relay") throw new Error("only a relay proxy can stall");
+      valve.set(value);
+    },
+    connections: () => ({ open: open.size, peak, total }),
+    resetPeak() {
+      peak = open.size;
+    },
     async close() {
+      valve.set(false);
       for (const close of [...open]) close();
       await new Promise((resolve) => server.close(() => resolve()));
     },

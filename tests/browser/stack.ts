@@ -18,9 +18,11 @@ function demoRegistry(): string {
   return JSON.stringify(JSON.parse(match[1]!));
 }
 
+/** The newest source file under `dir` (build output, which tests themselves rewrite, does not count). */
 function newest(dir: string): number {
   let t = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === "dist" || entry.name === "node_modules") continue;
     const path = join(dir, entry.name);
     t = Math.max(t, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
   }
