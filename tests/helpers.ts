@@ -223,7 +223,15 @@ export async function dedicatedWorker(vars: Record<string, string> = {}) {
     url: worker.url as string,
     /** Where its Durable Objects keep their storage. */
     persistTo,
-    proxy: proxy as { setBlocked(blocked: boolean): void; url: string },
+    proxy: proxy as {
+      url: string;
+      /** Refuses every connection (and drops the open ones): Postgres is down. */
+      setBlocked(blocked: boolean): void;
+      /** Carries nothing and answers no new connection until released: the path to Postgres hangs. */
+      setStalled(stalled: boolean): void;
+      connections(): { open: number; peak: number; total: number };
+      resetPeak(): void;
+    },
     /** SIGKILL to wrangler and workerd: no shutdown, nothing flushed on the way out. */
     async kill() {
       process.kill(-worker.pid, "SIGKILL");

@@ -15,7 +15,10 @@ export interface DbHandle {
  * Neon's guidance: a Pool must not outlive the request that made it. So every request (and every
  * Durable Object flush) opens its own, small pool and ends it afterwards.
  */
-export function openDb(env: { DATABASE_URL: string; DB_WS_PROXY?: string | undefined }): DbHandle {
+export function openDb(
+  env: { DATABASE_URL: string; DB_WS_PROXY?: string | undefined },
+  timeouts: { connectTimeoutMs?: number; queryTimeoutMs?: number } = {},
+): DbHandle {
   if (env.DB_WS_PROXY) {
     // Local development: reach a plain Postgres (or the embedded PGlite) through scripts/pg-proxy.mjs.
     const proxy = env.DB_WS_PROXY.replace(/^wss?:\/\//, "");
@@ -28,10 +31,10 @@ export function openDb(env: { DATABASE_URL: string; DB_WS_PROXY?: string | undef
     connectionString: env.DATABASE_URL,
     // Workers allow 6 simultaneous outgoing connections per request.
     max: 4,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: timeouts.connectTimeoutMs ?? 5_000,
     // A query that hangs must fail rather than hold a request (or an outbox flush) forever.
     statement_timeout: 15_000,
-    query_timeout: 20_000,
+    query_timeout: timeouts.queryTimeoutMs ?? 20_000,
   });
   // A dropped connection must not crash the isolate; the failing query reports it.
   pool.on("error", () => {});

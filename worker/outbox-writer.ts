@@ -8,12 +8,22 @@
 // refuses the statement for its data (not for being unreachable), each session is written on its
 // own, and within a session that still fails the refused rows are found by halving and set aside as
 // dead letters (or all of them, when the session's own row is missing), so the rest go on.
+//
+// While Postgres is unreachable a writer answers at once ("not now") instead of dialling it for
+// every session, remembers which sessions are waiting (in its own storage), and checks Postgres
+// itself every PROBE_MS with its alarm. Once a check gets through, it wakes the waiting sessions,
+// WAKE_CONCURRENCY at a time; their batches come back to this writer and are written as usual, many
+// sessions per statement on one connection. So a backlog starts draining within a probe interval of
+// Postgres returning (not after each session's backoff), and the database sees OUTBOX_WRITERS
+// connections however many sessions were waiting: no thundering herd.
 import { DurableObject } from "cloudflare:workers";
 import { writeDeadLetters, type DeadLetter } from "../db/queries/dead-letters";
 import { writeOutboxes, type OutboxItem } from "../db/queries/messages";
 import { getSession } from "../db/queries/sessions";
 import { getConfig } from "./config";
+import { sql } from "drizzle-orm";
 import { openDb, type Db } from "./db";
+import { withTimeout } from "./with-timeout";
 
 /** How long a writer waits for more batches before it writes. */
 const GATHER_MS = 10;
@@ -21,6 +31,12 @@ const GATHER_MS = 10;
 const MAX_ITEMS = 100;
 /** Sessions remembered as needing a write of their own (a bound, not a working size). */
 const MAX_SUSPECTS = 10_000;
+/** While Postgres is unreachable: how often the writer checks whether it is back. */
+export const PROBE_MS = 500;
+/** A check that has not connected and answered by then counts as "still unreachable" (a hung path). */
+const PROBE_TIMEOUT_MS = 2_000;
+/** Waiting sessions woken at once when Postgres is back (the wake is a short RPC; the write follows). */
+const WAKE_CONCURRENCY = 16;
 
 /** A session's batch: its rows, and rows its object could not serialise (to be set aside). */
 export interface WriteItem extends OutboxItem {
@@ -69,11 +85,21 @@ const letter = (sessionId: string, row: OutboxRow, error: string): DeadLetter =>
   payload: JSON.stringify(row),
 });
 
+/** Raised to sessions while Postgres is unreachable; the message says nothing internal. */
+const unreachable = () => new Error("outbox write failed");
+
 export class OutboxWriter extends DurableObject<Env> {
   private queue: Waiting[] = [];
   private draining = false;
   /** Sessions whose last write had to be taken apart: written on their own until one goes through whole. */
   private suspects = new Set<string>();
+  /** Postgres could not be reached and no check has got through since (in memory: a new instance tries it). */
+  private down = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS waiting (session_id TEXT PRIMARY KEY)");
+  }
 
   /** Writes one session's batch (with many others); resolves once committed. */
   write(item: WriteItem): Promise<WriteResult> {
@@ -87,12 +113,13 @@ export class OutboxWriter extends DurableObject<Env> {
     this.draining = true;
     try {
       await new Promise((r) => setTimeout(r, GATHER_MS));
+      if (this.down) return this.refuse(this.queue.splice(0));
       let handle: ReturnType<typeof openDb>;
       try {
         handle = openDb(getConfig(this.env));
       } catch (err) {
         console.error("outbox writer: cannot open the database", err);
-        for (const item of this.queue.splice(0)) item.reject(new Error("outbox write failed"));
+        for (const item of this.queue.splice(0)) item.reject(unreachable());
         return;
       }
       try {
@@ -124,10 +151,64 @@ export class OutboxWriter extends DurableObject<Env> {
       // An error here means unreachable, not refused: what is not resolved yet fails below.
       for (const item of alone) item.resolve(await this.writeAlone(db, item));
     } catch (err) {
-      console.error(`outbox writer: a write of ${items.length} session batches failed`, err);
-      // Each session retries on its own schedule; the message says nothing internal.
-      const failure = new Error("outbox write failed");
-      for (const item of [...items, ...this.queue.splice(0)]) item.reject(failure);
+      console.error(`outbox writer: a write of ${items.length} session batches failed; checking Postgres every ${PROBE_MS} ms`, err);
+      this.down = true;
+      this.refuse([...items, ...this.queue.splice(0)]);
+    }
+  }
+
+  /** Postgres is unreachable: the sessions are told so and remembered, to be woken when it is back. */
+  private refuse(items: Waiting[]) {
+    for (const item of items) this.ctx.storage.sql.exec("INSERT OR IGNORE INTO waiting (session_id) VALUES (?)", item.sessionId);
+    for (const item of items) item.reject(unreachable());
+    void this.ctx.storage.getAlarm().then((at) => {
+      if (at === null) return this.ctx.storage.setAlarm(Date.now() + PROBE_MS);
+    });
+  }
+
+  /** Checks Postgres; when it answers, wakes the sessions that are waiting for it. */
+  override async alarm(): Promise<void> {
+    const waiting = this.ctx.storage.sql.exec<{ session_id: string }>("SELECT session_id FROM waiting").toArray().map((r) => r.session_id);
+    if (waiting.length === 0) {
+      this.down = false;
+      return;
+    }
+    if (!(await this.probe())) {
+      await this.ctx.storage.setAlarm(Date.now() + PROBE_MS);
+      return;
+    }
+    this.down = false;
+    console.log(`outbox writer: Postgres is reachable again; waking ${waiting.length} sessions`);
+    let failed = 0;
+    const next = waiting.values();
+    await Promise.all(
+      Array.from({ length: Math.min(WAKE_CONCURRENCY, waiting.length) }, async () => {
+        for (const sessionId of next) {
+          try {
+            await this.env.CHAT_SESSION.get(this.env.CHAT_SESSION.idFromName(sessionId)).flushNow();
+            this.ctx.storage.sql.exec("DELETE FROM waiting WHERE session_id = ?", sessionId);
+          } catch (err) {
+            failed += 1;
+            console.error(`outbox writer: could not wake session ${sessionId}`, err);
+          }
+        }
+      }),
+    );
+    // A session that could not be woken is tried again (its own backoff is the backstop either way).
+    if (failed > 0) await this.ctx.storage.setAlarm(Date.now() + PROBE_MS);
+  }
+
+  /** One connection and one trivial query, within PROBE_TIMEOUT_MS. */
+  private async probe(): Promise<boolean> {
+    let handle: ReturnType<typeof openDb> | undefined;
+    try {
+      handle = openDb(getConfig(this.env), { connectTimeoutMs: PROBE_TIMEOUT_MS, queryTimeoutMs: PROBE_TIMEOUT_MS });
+      await withTimeout(handle.db.execute(sql`select 1`), PROBE_TIMEOUT_MS);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      void handle?.close();
     }
   }
 

@@ -303,6 +303,20 @@ export class ChatSession extends DurableObject<Env> {
     this.timers.ensure(IDLE_TIMER, Date.parse(meta.session.lastActivityAt) + this.config.SESSION_IDLE_MINUTES * 60_000);
   }
 
+  /**
+   * Called by the outbox writer once Postgres is reachable again after refusing this session's
+   * flush: the flush runs now instead of when the backoff would have it. Returns without waiting for
+   * the write, so the writer wakes its other sessions meanwhile.
+   */
+  async flushNow(): Promise<void> {
+    if (!this.meta || !this.outbox.behind()) return;
+    void this.outbox.run().then((ok) => {
+      if (!ok) return;
+      this.store.persistFlushed();
+      this.scheduleIdleCheck();
+    });
+  }
+
   /** Runs the timers that are due, then re-arms for the rest. */
   override async alarm(): Promise<void> {
     const now = Date.now();
