@@ -219,6 +219,7 @@ export async function dedicatedWorker(vars: Record<string, string> = {}) {
       stdio: process.env.WORKER_LOGS ? "inherit" : "ignore",
     });
   let worker = await start();
+  const pids = [worker.pid as number];
   return {
     url: worker.url as string,
     /** Where its Durable Objects keep their storage. */
@@ -239,7 +240,10 @@ export async function dedicatedWorker(vars: Record<string, string> = {}) {
     },
     async restart() {
       worker = await start();
+      pids.push(worker.pid);
     },
+    /** The process group of every wrangler this Worker ran as (one per start). */
+    pids: () => [...pids],
     async stop() {
       await worker.stop();
       await proxy.close();

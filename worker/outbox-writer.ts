@@ -9,13 +9,12 @@
 // own, and within a session that still fails the refused rows are found by halving and set aside as
 // dead letters (or all of them, when the session's own row is missing), so the rest go on.
 //
-// While Postgres is unreachable a writer answers at once ("not now") instead of dialling it for
-// every session, remembers which sessions are waiting (in its own storage), and checks Postgres
-// itself every PROBE_MS with its alarm. Once a check gets through, it wakes the waiting sessions,
-// WAKE_CONCURRENCY at a time; their batches come back to this writer and are written as usual, many
-// sessions per statement on one connection. So a backlog starts draining within a probe interval of
-// Postgres returning (not after each session's backoff), and the database sees OUTBOX_WRITERS
-// connections however many sessions were waiting: no thundering herd.
+// While Postgres is unreachable a writer does not dial it for every batch: it answers "Postgres is
+// unreachable" at once and checks Postgres itself at most every PROBE_MS, when a batch arrives (one
+// check shared by every batch arriving meanwhile). Sessions told so retry about once a second —
+// an RPC to their writer, no database connection — instead of backing off further, so a backlog
+// starts draining within about a second of Postgres returning, and the database sees at most a
+// check and a write per writer (OUTBOX_WRITERS of each) however many sessions wait: no herd.
 import { DurableObject } from "cloudflare:workers";
 import { writeDeadLetters, type DeadLetter } from "../db/queries/dead-letters";
 import { writeOutboxes, type OutboxItem } from "../db/queries/messages";
@@ -31,12 +30,12 @@ const GATHER_MS = 10;
 const MAX_ITEMS = 100;
 /** Sessions remembered as needing a write of their own (a bound, not a working size). */
 const MAX_SUSPECTS = 10_000;
-/** While Postgres is unreachable: how often the writer checks whether it is back. */
+/** While Postgres is unreachable: how often, at most, the writer checks whether it is back. */
 export const PROBE_MS = 500;
 /** A check that has not connected and answered by then counts as "still unreachable" (a hung path). */
 const PROBE_TIMEOUT_MS = 2_000;
-/** Waiting sessions woken at once when Postgres is back (the wake is a short RPC; the write follows). */
-const WAKE_CONCURRENCY = 16;
+/** What a session is told while Postgres is unreachable (it retries soon rather than backing off). */
+export const POSTGRES_UNREACHABLE = "postgres unreachable";
 
 /** A session's batch: its rows, and rows its object could not serialise (to be set aside). */
 export interface WriteItem extends OutboxItem {
@@ -86,7 +85,7 @@ const letter = (sessionId: string, row: OutboxRow, error: string): DeadLetter =>
 });
 
 /** Raised to sessions while Postgres is unreachable; the message says nothing internal. */
-const unreachable = () => new Error("outbox write failed");
+const unreachable = () => new Error(POSTGRES_UNREACHABLE);
 
 export class OutboxWriter extends DurableObject<Env> {
   private queue: Waiting[] = [];
@@ -95,11 +94,8 @@ export class OutboxWriter extends DurableObject<Env> {
   private suspects = new Set<string>();
   /** Postgres could not be reached and no check has got through since (in memory: a new instance tries it). */
   private down = false;
-
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS waiting (session_id TEXT PRIMARY KEY)");
-  }
+  private lastProbeAt = 0;
+  private probing: Promise<boolean> | null = null;
 
   /** Writes one session's batch (with many others); resolves once committed. */
   write(item: WriteItem): Promise<WriteResult> {
@@ -113,7 +109,7 @@ export class OutboxWriter extends DurableObject<Env> {
     this.draining = true;
     try {
       await new Promise((r) => setTimeout(r, GATHER_MS));
-      if (this.down) return this.refuse(this.queue.splice(0));
+      if (this.down && !(await this.recovered())) return this.refuse(this.queue.splice(0));
       let handle: ReturnType<typeof openDb>;
       try {
         handle = openDb(getConfig(this.env));
@@ -153,49 +149,30 @@ export class OutboxWriter extends DurableObject<Env> {
     } catch (err) {
       console.error(`outbox writer: a write of ${items.length} session batches failed; checking Postgres every ${PROBE_MS} ms`, err);
       this.down = true;
+      this.lastProbeAt = Date.now();
       this.refuse([...items, ...this.queue.splice(0)]);
     }
   }
 
-  /** Postgres is unreachable: the sessions are told so and remembered, to be woken when it is back. */
+  /** Postgres is unreachable: the sessions are told so, and retry soon. */
   private refuse(items: Waiting[]) {
-    for (const item of items) this.ctx.storage.sql.exec("INSERT OR IGNORE INTO waiting (session_id) VALUES (?)", item.sessionId);
     for (const item of items) item.reject(unreachable());
-    void this.ctx.storage.getAlarm().then((at) => {
-      if (at === null) return this.ctx.storage.setAlarm(Date.now() + PROBE_MS);
-    });
   }
 
-  /** Checks Postgres; when it answers, wakes the sessions that are waiting for it. */
-  override async alarm(): Promise<void> {
-    const waiting = this.ctx.storage.sql.exec<{ session_id: string }>("SELECT session_id FROM waiting").toArray().map((r) => r.session_id);
-    if (waiting.length === 0) {
-      this.down = false;
-      return;
-    }
-    if (!(await this.probe())) {
-      await this.ctx.storage.setAlarm(Date.now() + PROBE_MS);
-      return;
-    }
-    this.down = false;
-    console.log(`outbox writer: Postgres is reachable again; waking ${waiting.length} sessions`);
-    let failed = 0;
-    const next = waiting.values();
-    await Promise.all(
-      Array.from({ length: Math.min(WAKE_CONCURRENCY, waiting.length) }, async () => {
-        for (const sessionId of next) {
-          try {
-            await this.env.CHAT_SESSION.get(this.env.CHAT_SESSION.idFromName(sessionId)).flushNow();
-            this.ctx.storage.sql.exec("DELETE FROM waiting WHERE session_id = ?", sessionId);
-          } catch (err) {
-            failed += 1;
-            console.error(`outbox writer: could not wake session ${sessionId}`, err);
-          }
-        }
-      }),
-    );
-    // A session that could not be woken is tried again (its own backoff is the backstop either way).
-    if (failed > 0) await this.ctx.storage.setAlarm(Date.now() + PROBE_MS);
+  /** While down: whether Postgres answers again. At most one check per PROBE_MS, shared by the batches arriving meanwhile. */
+  private recovered(): Promise<boolean> {
+    if (this.probing) return this.probing;
+    if (Date.now() - this.lastProbeAt < PROBE_MS) return Promise.resolve(false);
+    this.probing = this.probe().then((ok) => {
+      this.lastProbeAt = Date.now();
+      this.probing = null;
+      if (ok) {
+        this.down = false;
+        console.log("outbox writer: Postgres is reachable again");
+      }
+      return ok;
+    });
+    return this.probing;
   }
 
   /** One connection and one trivial query, within PROBE_TIMEOUT_MS. */

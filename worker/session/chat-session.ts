@@ -303,20 +303,6 @@ export class ChatSession extends DurableObject<Env> {
     this.timers.ensure(IDLE_TIMER, Date.parse(meta.session.lastActivityAt) + this.config.SESSION_IDLE_MINUTES * 60_000);
   }
 
-  /**
-   * Called by the outbox writer once Postgres is reachable again after refusing this session's
-   * flush: the flush runs now instead of when the backoff would have it. Returns without waiting for
-   * the write, so the writer wakes its other sessions meanwhile.
-   */
-  async flushNow(): Promise<void> {
-    if (!this.meta || !this.outbox.behind()) return;
-    void this.outbox.run().then((ok) => {
-      if (!ok) return;
-      this.store.persistFlushed();
-      this.scheduleIdleCheck();
-    });
-  }
-
   /** Runs the timers that are due, then re-arms for the rest. */
   override async alarm(): Promise<void> {
     const now = Date.now();
@@ -366,6 +352,8 @@ export class ChatSession extends DurableObject<Env> {
     this.sockets.accept(server, caller);
     if (since !== null) this.catchUp(server, meta, since);
     this.sockets.send(server, { type: "ready", sessionId: meta.session.id, lastSeq: meta.session.lastSeq });
+    // A socket that was away missed the changes made meanwhile (a handoff, a rename): the session as it is now.
+    this.sockets.send(server, { type: "session", session: meta.session });
     // Mid-turn: the reply so far and the index it covers; the later deltas follow on this socket.
     const turn = this.agents.snapshot();
     if (turn) this.sockets.send(server, { type: "turn", turn });

@@ -3,7 +3,7 @@
 // while Postgres fails, carries the backoff.
 import type { SessionHandling } from "../../db/queries/messages";
 import type { Config } from "../config";
-import type { WriteItem, WriteResult } from "../outbox-writer";
+import { POSTGRES_UNREACHABLE, type WriteItem, type WriteResult } from "../outbox-writer";
 import type { Meta, SessionStore } from "./store";
 import type { Timers } from "./timers";
 import { withTimeout } from "../with-timeout";
@@ -21,6 +21,14 @@ export const FLUSH_TIMER = "flush";
 export function flushBackoffMs(attempts: number, maxSeconds: number, random = Math.random): number {
   return Math.min(maxSeconds * 1000, 250 * 2 ** (attempts - 1)) * (0.8 + random() * 0.4);
 }
+
+/**
+ * While the writer says Postgres is unreachable, the session asks again about once a second (±25 %,
+ * so sessions spread out): the writer answers without dialling Postgres and checks it itself at
+ * most every PROBE_MS, so these retries cost an RPC, not a connection, and a backlog starts
+ * draining within about a second of Postgres returning instead of after a long backoff.
+ */
+export const UNREACHABLE_RETRY_MS = 1_000;
 
 /** What the object owns about its session, as Postgres stores it. */
 function handlingOf(meta: Meta): SessionHandling {
@@ -86,11 +94,16 @@ export class Outbox {
     this.flushing = (async () => {
       let ok = false;
       try {
-        ok = await this.flush(meta);
+        const outcome = await this.flush(meta);
+        ok = outcome === "ok";
         if (!ok) {
           meta.flushAttempts += 1;
           this.store.saveMeta(meta);
-          this.timers.set(FLUSH_TIMER, Date.now() + flushBackoffMs(meta.flushAttempts, this.config.OUTBOX_MAX_BACKOFF_SECONDS));
+          const wait =
+            outcome === "unreachable"
+              ? UNREACHABLE_RETRY_MS * (0.75 + Math.random() * 0.5)
+              : flushBackoffMs(meta.flushAttempts, this.config.OUTBOX_MAX_BACKOFF_SECONDS);
+          this.timers.set(FLUSH_TIMER, Date.now() + wait);
         } else if (meta.flushAttempts > 0) {
           meta.flushAttempts = 0;
           this.store.saveMeta(meta);
@@ -105,11 +118,11 @@ export class Outbox {
     return this.flushing;
   }
 
-  /** Writes the outbox to Postgres in batches; false when Postgres could not be reached. */
-  private async flush(meta: Meta): Promise<boolean> {
+  /** Writes the outbox to Postgres in batches: "unreachable" when the writer says Postgres is, "failed" for any other failure. */
+  private async flush(meta: Meta): Promise<"ok" | "unreachable" | "failed"> {
     let batch = this.store.outboxBatch(FLUSH_BATCH);
     let turns = this.turns.auditBatch(meta.session.id, FLUSH_BATCH);
-    if (!batch && !meta.statusDirty && !turns && !meta.handlingDirty) return true;
+    if (!batch && !meta.statusDirty && !turns && !meta.handlingDirty) return "ok";
     this.lastFlushAt = Date.now();
     const writer = this.writer(meta.session.id);
     try {
@@ -146,14 +159,15 @@ export class Outbox {
           meta.statusDirty = false;
           this.store.saveMeta(meta);
         }
-        if (!meta.statusDirty && batch?.count !== FLUSH_BATCH && !turns) return true;
+        if (!meta.statusDirty && batch?.count !== FLUSH_BATCH && !turns) return "ok";
         batch = this.store.outboxBatch(FLUSH_BATCH);
         turns = this.turns.auditBatch(meta.session.id, FLUSH_BATCH);
-        if (!batch && !meta.statusDirty && !turns && !meta.handlingDirty) return true;
+        if (!batch && !meta.statusDirty && !turns && !meta.handlingDirty) return "ok";
       }
     } catch (err) {
+      if (String(err).includes(POSTGRES_UNREACHABLE)) return "unreachable";
       console.error(`session ${meta.session.id}: outbox flush failed (attempt ${meta.flushAttempts + 1})`, err);
-      return false;
+      return "failed";
     }
   }
 }
