@@ -1,5 +1,5 @@
 // Bearer-token authentication: HS256 with JWT_SECRET, RS256/ES256 from a JWKS when JWT_JWKS_URL is set.
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Config } from "./config";
 
 export interface User {
@@ -12,15 +12,33 @@ export class AuthError extends Error {
   override name = "AuthError";
 }
 
-const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+const jwksCache = new Map<string, JWTVerifyGetKey>();
 
-function jwks(url: string) {
-  let set = jwksCache.get(url);
-  if (!set) {
-    set = createRemoteJWKSet(new URL(url));
-    jwksCache.set(url, set);
+/**
+ * A token whose `kid` the cached set lacks makes jose fetch the set again, at most once per
+ * cooldown: 5 s rather than jose's 30 s, so tokens signed with a key the issuer has just rotated in
+ * are refused for seconds, not half a minute, while a flood of made-up kids still costs the issuer
+ * no more than one fetch per 5 s per isolate.
+ */
+const JWKS_COOLDOWN_MS = 5_000;
+
+function jwks(url: string): JWTVerifyGetKey {
+  let getKey = jwksCache.get(url);
+  if (!getKey) {
+    const set = createRemoteJWKSet(new URL(url), { cooldownDuration: JWKS_COOLDOWN_MS });
+    // A set that cannot be fetched (down, timing out, not 200, not a JWKS) says so, instead of the
+    // "invalid token" that would send a client to sign in again for no fault of its token.
+    getKey = async (header, token) => {
+      try {
+        return await set(header, token);
+      } catch (err) {
+        if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+        throw new AuthError("the token cannot be verified now: the signing keys (JWT_JWKS_URL) could not be fetched; retry shortly", { cause: err });
+      }
+    };
+    jwksCache.set(url, getKey);
   }
-  return set;
+  return getKey;
 }
 
 /** Verifies a JWT and maps its claims to a user. Throws AuthError with a client-safe reason. */
@@ -43,6 +61,8 @@ export async function verifyToken(token: string, config: Pick<Config, "JWT_SECRE
   } catch (err) {
     if (err instanceof AuthError) throw err;
     if (err instanceof errors.JWTExpired) throw new AuthError("token expired", { cause: err });
+    if (err instanceof errors.JWTClaimValidationFailed && err.claim === "nbf") throw new AuthError("token is not valid yet (nbf is in the future)", { cause: err });
+    if (err instanceof errors.JWKSNoMatchingKey) throw new AuthError("no key at JWT_JWKS_URL matches the token's kid", { cause: err });
     if (err instanceof errors.JWSSignatureVerificationFailed) throw new AuthError("invalid token signature", { cause: err });
     throw new AuthError("invalid token", { cause: err });
   }
