@@ -2,6 +2,7 @@
 // the agent's secret. Verified here (constant time, 5-minute window), then handed to the session's object.
 import { createMiddleware } from "hono/factory";
 import * as z from "zod";
+import { MAX_REPLY_CHARS } from "./agents/call";
 import { callbackSchema } from "./agents/decode";
 import { agentOf, agentRegistry } from "./agents/registry";
 import { webhookFor } from "./agents/request";
@@ -39,6 +40,10 @@ export const agentCallback = createMiddleware<AppEnv>(async (c) => {
   const parsed = callbackSchema.safeParse(json);
   if (!parsed.success) return c.json({ code: "BAD_REQUEST", message: z.prettifyError(parsed.error) }, 400);
   const body = parsed.data;
+  // The same ceiling as a reply in the response: a longer one would be stored whole.
+  if ("text" in body && body.text.length > MAX_REPLY_CHARS) {
+    return c.json({ code: "PAYLOAD_TOO_LARGE", message: `the reply is ${body.text.length} characters; the limit is ${MAX_REPLY_CHARS} characters` }, 413);
+  }
   let reachable: boolean;
   try {
     reachable = await mayReachSession(getConfig(c.env), c.get("db"), body.sessionId);
