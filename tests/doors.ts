@@ -1,6 +1,8 @@
 // Every door of the API as the auth matrix and the isolation tests call it: each procedure over tRPC and
 // over its REST twin, the session socket, the useChat routes, the export and the agent callback.
 import { randomUUID } from "node:crypto";
+import { Webhook } from "standardwebhooks";
+import { inject } from "vitest";
 import ws from "ws";
 import { baseUrl, token } from "./helpers";
 
@@ -228,4 +230,42 @@ export function callProcedure(name: ProcedureName, via: "trpc" | "rest", fx: Fix
   const door: ProcedureDoor = PROCEDURE_DOORS[name];
   const input = door.input(fx);
   return via === "trpc" ? trpc(door.kind, name, input, t, base) : rest(door.rest.method, door.rest.path, input, t, base);
+}
+
+/** The shared Worker's agents (tests/setup/global.ts): every type is a webhook agent with this plain secret. */
+const secret = () => (JSON.parse(inject("quietAgents")) as Record<string, { secret: string }>).primary!.secret;
+export const callbackUrl = (agentType = "primary") => `${baseUrl()}/api/webhooks/agents/${agentType}`;
+
+export interface Delivery {
+  id: string;
+  timestamp: Date;
+  body: string;
+  signature: string;
+}
+
+/** A delivery signed as a webhook agent signs it: Standard Webhooks over the exact bytes of `body`. */
+export function signCallback(body: unknown, opts: { id?: string; timestamp?: Date } = {}): Delivery {
+  const id = opts.id ?? `msg_${randomUUID()}`;
+  const timestamp = opts.timestamp ?? new Date();
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  const signature = new Webhook(new TextEncoder().encode(secret()), { format: "raw" }).sign(id, timestamp, text);
+  return { id, timestamp, body: text, signature };
+}
+
+/** POSTs a delivery, with any of its parts replaced (to tamper with it) or its headers left out. */
+export async function postCallback(d: Delivery, opts: { url?: string; body?: string; id?: string; omit?: string[] } = {}) {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "webhook-id": opts.id ?? d.id,
+    "webhook-timestamp": String(Math.floor(d.timestamp.getTime() / 1000)),
+    "webhook-signature": d.signature,
+  };
+  for (const name of opts.omit ?? []) delete headers[name];
+  const res = await fetch(opts.url ?? callbackUrl(), { method: "POST", headers, body: opts.body ?? d.body });
+  const text = await res.text();
+  let body: { code?: string; message?: string } | string = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  return { status: res.status, body };
 }
