@@ -136,14 +136,15 @@ export function chatBody(sessionId: string, text = "hello from useChat") {
 
 /**
  * The doors that are not tRPC procedures, each with what its owner, another user and an admin get
- * (the agent callback takes a webhook signature, never a bearer token: every token gets 401 there).
+ * (the agent callback takes a webhook signature, never a bearer token: every token gets 401 there),
+ * and whether a call that gets through changes the session (then the matrix gives it a session of its own).
  */
 export const OTHER_DOORS = {
   "socket ?token=": { openapi: "GET /sessions/{sessionId}/ws", call: (fx: Fixture, t: string | null) => socket(fx.sessionId, t, "query"), expect: { owner: 101, other: 404, admin: 101 } },
   "socket bearer.<jwt>": { openapi: "GET /sessions/{sessionId}/ws", call: (fx: Fixture, t: string | null) => socket(fx.sessionId, t, "protocol"), expect: { owner: 101, other: 404, admin: 101 } },
-  "POST /api/chat": { openapi: "POST /chat", call: (fx: Fixture, t: string | null) => streamed("POST", "/api/chat", t, chatBody(fx.sessionId)), expect: { owner: 200, other: 404, admin: 403 } },
+  "POST /api/chat": { openapi: "POST /chat", mutates: true, call: (fx: Fixture, t: string | null) => streamed("POST", "/api/chat", t, chatBody(fx.sessionId)), expect: { owner: 200, other: 404, admin: 403 } },
   "GET /api/chat/{id}/stream": { openapi: "GET /chat/{sessionId}/stream", call: (fx: Fixture, t: string | null) => streamed("GET", `/api/chat/${fx.sessionId}/stream`, t), expect: { owner: 200, other: 404, admin: 200 } },
-  "POST /api/chat/{id}/stop": { openapi: "POST /chat/{sessionId}/stop", call: (fx: Fixture, t: string | null) => streamed("POST", `/api/chat/${fx.sessionId}/stop`, t), expect: { owner: 200, other: 404, admin: 200 } },
+  "POST /api/chat/{id}/stop": { openapi: "POST /chat/{sessionId}/stop", mutates: true, call: (fx: Fixture, t: string | null) => streamed("POST", `/api/chat/${fx.sessionId}/stop`, t), expect: { owner: 200, other: 404, admin: 200 } },
   "GET export json": { openapi: "GET /sessions/{sessionId}/export", call: (fx: Fixture, t: string | null) => rest("GET", "/sessions/{sessionId}/export", { sessionId: fx.sessionId }, t), expect: { owner: 200, other: 404, admin: 200 } },
   "GET export markdown": { openapi: "GET /sessions/{sessionId}/export", call: (fx: Fixture, t: string | null) => rest("GET", "/sessions/{sessionId}/export", { sessionId: fx.sessionId, format: "markdown" }, t), expect: { owner: 200, other: 404, admin: 200 } },
   "agent callback": {
@@ -151,7 +152,7 @@ export const OTHER_DOORS = {
     call: (fx: Fixture, t: string | null) => rest("POST", "/webhooks/agents/{agentType}", { agentType: "primary", turnId: randomUUID(), sessionId: fx.sessionId, output: "let me in" }, t),
     expect: { owner: 401, other: 401, admin: 401 },
   },
-} satisfies Record<string, { openapi: string; call: (fx: Fixture, t: string | null) => Promise<Answer>; expect: Record<"owner" | "other" | "admin", number> }>;
+} satisfies Record<string, { openapi: string; mutates?: true; call: (fx: Fixture, t: string | null) => Promise<Answer>; expect: Record<"owner" | "other" | "admin", number> }>;
 
 /** A new user (or guest) with a session and one message in it, so a turn runs (waiting for a callback that never comes). */
 export async function fixture(opts: { guest?: boolean; base?: string } = {}): Promise<Fixture> {
