@@ -12,6 +12,14 @@ export class AuthError extends Error {
   override name = "AuthError";
 }
 
+/**
+ * The token may be fine, but the keys to check it could not be fetched (JWT_JWKS_URL down): the
+ * caller should retry (503), not sign in again (401) — a 401 would sign every user out.
+ */
+export class KeysUnavailableError extends AuthError {
+  override name = "KeysUnavailableError";
+}
+
 const jwksCache = new Map<string, JWTVerifyGetKey>();
 
 /**
@@ -33,7 +41,7 @@ function jwks(url: string): JWTVerifyGetKey {
         return await set(header, token);
       } catch (err) {
         if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
-        throw new AuthError("the token cannot be verified now: the signing keys (JWT_JWKS_URL) could not be fetched; retry shortly", { cause: err });
+        throw new KeysUnavailableError("the token cannot be verified now: the signing keys (JWT_JWKS_URL) could not be fetched; retry shortly", { cause: err });
       }
     };
     jwksCache.set(url, getKey);

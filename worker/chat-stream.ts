@@ -4,7 +4,7 @@
 import { TRPCError } from "@trpc/server";
 import type { Context as HonoContext, Hono } from "hono";
 import * as z from "zod";
-import type { Context } from "./context";
+import { unauthenticated, type Context } from "./context";
 import { isDatabaseUnavailable } from "./db";
 import { errorResponse, readInput } from "./rest";
 import { createCaller } from "./routers";
@@ -60,7 +60,7 @@ const streamHeaders = {
 };
 
 function user(ctx: Context) {
-  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.authError ?? "missing bearer token" });
+  if (!ctx.user) throw unauthenticated(ctx);
   return { id: ctx.user.id, role: ctx.user.role };
 }
 

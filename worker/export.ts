@@ -3,7 +3,7 @@ import { TRPCError } from "@trpc/server";
 import type { Context as HonoContext } from "hono";
 import * as z from "zod";
 import { loadSession } from "./access";
-import type { Context } from "./context";
+import { unauthenticated, type Context } from "./context";
 import { isDatabaseUnavailable, openDb } from "./db";
 import { historyPage, pendingFor, withPending, type Pending } from "./history";
 import { errorResponse } from "./rest";
@@ -133,7 +133,7 @@ export function exportSession<E extends { Bindings: Env }>(context: (c: HonoCont
   return async (c: HonoContext<E>): Promise<Response> => {
     try {
       const ctx = await context(c);
-      if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.authError ?? "missing bearer token" });
+      if (!ctx.user) throw unauthenticated(ctx);
       const parsed = exportInput.safeParse({ sessionId: c.req.param("sessionId"), format: c.req.query("format") });
       if (!parsed.success) throw new TRPCError({ code: "BAD_REQUEST", message: "invalid input", cause: parsed.error });
       const { sessionId, format } = parsed.data;

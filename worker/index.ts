@@ -131,7 +131,8 @@ app.get("/api/sessions/:sessionId/ws", limitIp, async (c) => {
   const sessionId = parsedId.data;
   const protocols = (c.req.header("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
   const token = c.req.query("token") ?? protocols.find((p) => p.startsWith("bearer."))?.slice("bearer.".length);
-  const { user, authError } = await authenticate(token ? `Bearer ${token}` : null, getConfig(c.env));
+  const { user, authError, authUnavailable } = await authenticate(token ? `Bearer ${token}` : null, getConfig(c.env));
+  if (!user && authUnavailable) return c.json({ code: "SERVICE_UNAVAILABLE", message: authError }, 503, { "retry-after": "5" });
   if (!user) return c.json({ code: "UNAUTHORIZED", message: authError ?? "missing token (?token= or Sec-WebSocket-Protocol bearer.<jwt>)" }, 401);
   let reachable: boolean;
   try {

@@ -4,7 +4,7 @@ import type { OpenApiMeta } from "trpc-to-openapi";
 import * as z from "zod";
 import { ZodError } from "zod";
 import { AgentConfigError } from "./agents/registry";
-import type { Context } from "./context";
+import { unauthenticated, type Context } from "./context";
 import { isDatabaseUnavailable } from "./db";
 
 const t = initTRPC
@@ -43,7 +43,7 @@ export const publicProcedure = t.procedure.use(async ({ next }) => {
 
 export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) {
-    throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.authError ?? "missing bearer token" });
+    throw unauthenticated(ctx);
   }
   return next({ ctx: { ...ctx, user: ctx.user } });
 });

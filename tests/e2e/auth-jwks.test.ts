@@ -1,7 +1,8 @@
 // RS256 and ES256 tokens verified against a JWKS (JWT_JWKS_URL) that a local server of this file
 // serves: accepted on every kind of door, a forged or expired one refused, an unknown kid refused, a
 // rotated key taken within the cooldown (and the old one refused), and a JWKS that is down, failing or
-// hanging answered with a 401 that says so, promptly: never a 500, never a hang.
+// hanging answered with a 503 that says so (retry; the token is not at fault), promptly: never a 500,
+// never a hang, and never the 401 that would sign every user out.
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from "jose";
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
@@ -87,14 +88,14 @@ describe("tokens from a JWKS", () => {
   });
 
   const create = (t: string) => rest("POST", "/sessions", { title: "via jwks" }, t, worker.url);
-  /** The 401 a JWKS that cannot be read must give: it names the keys, not the token. */
+  /** The 503 a JWKS that cannot be read must give: it names the keys, not the token. */
   const keysUnavailable = (answer: Answer) => {
-    expect(answer.status, JSON.stringify(answer.body)).toBe(401);
-    expect(answer.code).toBe("UNAUTHORIZED");
+    expect(answer.status, JSON.stringify(answer.body)).toBe(503);
+    expect(answer.code).toBe("SERVICE_UNAVAILABLE");
     expect(answer.message).toMatch(/signing keys .* could not be fetched; retry/);
   };
 
-  it("a JWKS that refuses connections, answers 500 or hangs: 401 saying the keys could not be fetched, on every kind of door", async () => {
+  it("a JWKS that refuses connections, answers 500 or hangs: 503 saying the keys could not be fetched, on every kind of door", async () => {
     const t = await sign(rsa, user);
     const hs = await token(user);
     const { body: s } = await create(hs);
@@ -109,7 +110,7 @@ describe("tokens from a JWKS", () => {
       // HS256 tokens do not depend on the JWKS.
       expect((await rest("GET", "/sessions/{sessionId}", { sessionId }, hs, worker.url)).status).toBe(200);
     }
-    // A JWKS that never answers is given up on after jose's 5 s timeout: a slow 401, not a hung request.
+    // A JWKS that never answers is given up on after jose's 5 s timeout: a slow 503, not a hung request.
     await jwks.setMode("hang");
     const started = Date.now();
     keysUnavailable(await create(t));
