@@ -64,6 +64,8 @@ interface Drain {
   firstRowMs: number[];
   allStoredMs: number;
   peakConnections: number;
+  /** When the outage ended with a restart of the runtime: how long after Postgres was back it served again. */
+  restartedAfterMs?: number;
 }
 
 const counts = {
@@ -227,7 +229,8 @@ async function measureDrain(outage: string, chats: Chat[], before: Map<string, n
   worker!.proxy.resetPeak();
   await restore();
   const started = Date.now();
-  if (during) void during();
+  let restartedAfterMs: number | undefined;
+  if (during) void during().then(() => (restartedAfterMs = Date.now() - started));
   const first = new Map<string, number>();
   let allStoredMs = -1;
   let slowestPoll = 0;
@@ -250,6 +253,7 @@ async function measureDrain(outage: string, chats: Chat[], before: Map<string, n
     firstRowMs: backlog.map((id) => first.get(id) ?? Infinity),
     allStoredMs,
     peakConnections: worker!.proxy.connections().peak,
+    restartedAfterMs,
   };
   drains.push(drain);
   console.log(`drain "${outage}": ${JSON.stringify({ ...drain, slowestPoll })}`);
@@ -508,7 +512,7 @@ function report(chats: Chat[], turns: { state: string; n: number; attempts: numb
     `  faults injected: ${[...faults].map(([k, n]) => `${k} ×${n}`).join("; ")}`,
     ...drains.map(
       (d) =>
-        `  drain after "${d.outage}": ${d.sessions} sessions with ${d.messages} messages waiting; first row stored within ${Math.max(0, ...d.firstRowMs)} ms (slowest session), median ${median(d.firstRowMs)} ms; all stored in ${d.allStoredMs} ms; at most ${d.peakConnections} Postgres connections open`,
+        `  drain after "${d.outage}": ${d.sessions} sessions with ${d.messages} messages waiting; first row stored within ${Math.max(0, ...d.firstRowMs)} ms (slowest session), median ${median(d.firstRowMs)} ms; all stored in ${d.allStoredMs} ms; at most ${d.peakConnections} Postgres connections open${d.restartedAfterMs === undefined ? "" : `; the runtime served again ${d.restartedAfterMs} ms after Postgres was back`}`,
     ),
     ...violations.slice(0, 50).map((v) => `  VIOLATION ${v}`),
   ];
