@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: the Worker on http://127.0.0.1:8787 with DATABASE_URL's PostgreSQL, or embedded PGlite.
 import { execSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { startDatabase, startWorker } from "./local-stack.mjs";
 
 // `npm install` builds the client, the chat page and the docs' script; build them here when that was skipped.
@@ -18,7 +18,15 @@ const db = await startDatabase({
 console.log(db.embedded ? `database: embedded PGlite in ${process.env.EDGE_CHAT_DATA_DIR ?? ".data/pglite"}` : `database: ${process.env.DATABASE_URL}`);
 // AGENTS from the environment wins over wrangler.toml (and .dev.vars): `AGENTS='{…}' npm start`.
 // DEV_LOGIN turns on the chat page's development sign-in (POST /api/dev/token): local only, never deployed.
-const vars = { DEV_LOGIN: "1", ...(process.env.AGENTS ? { AGENTS: process.env.AGENTS } : {}) };
+// CORS_ORIGINS: a deployed Worker allows no other origin by default (wrangler.toml); locally any
+// frontend (a Vite dev server on another port, say) may call the API, unless .dev.vars or the
+// environment says otherwise.
+const devVars = existsSync(".dev.vars") ? readFileSync(".dev.vars", "utf8") : "";
+const vars = {
+  DEV_LOGIN: "1",
+  ...(process.env.AGENTS ? { AGENTS: process.env.AGENTS } : {}),
+  ...(process.env.CORS_ORIGINS !== undefined ? { CORS_ORIGINS: process.env.CORS_ORIGINS } : /^\s*CORS_ORIGINS\s*=/m.test(devVars) ? {} : { CORS_ORIGINS: "*" }),
+};
 const worker = await startWorker({ port, databaseUrl: db.databaseUrl, proxyUrl: db.proxyUrl, testScheduled: true, vars });
 
 // A bad agent registry (AGENTS in wrangler.toml or .dev.vars) stops here, naming the field.

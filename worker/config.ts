@@ -22,12 +22,13 @@ const configSchema = z.object({
   /** The public origin agents call back to (default: the origin of the request that reached the session). */
   PUBLIC_URL: z.url().optional(),
   /**
-   * Origins whose pages may call the API from a browser: "*" (any: the API authenticates with bearer
-   * tokens, never cookies) or a comma list of exact origins.
+   * Origins whose pages may call the API from a browser besides the Worker's own: a comma list of
+   * exact origins, or "*" for any (the API authenticates with bearer tokens, never cookies). Empty
+   * (the default) allows none: only the Worker's own pages (the chat page, /docs). `npm start` sets "*".
    */
   CORS_ORIGINS: z
     .string()
-    .default("*")
+    .default("")
     .transform((s) => s.split(",").map((o) => o.trim().replace(/\/$/, "")).filter(Boolean)),
   MAX_OPEN_SESSIONS_PER_AGENT: intVar(5),
   SESSION_IDLE_MINUTES: z.coerce.number().positive().default(30),

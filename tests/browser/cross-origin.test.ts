@@ -1,5 +1,6 @@
-// A page on another origin calls the API from real Chromium: the preflights pass, and a useChat-style
-// POST /api/chat streams back with its headers readable (what a separate frontend app does).
+// A page on another origin that CORS_ORIGINS lists calls the API from real Chromium: the preflights
+// pass, and a useChat-style POST /api/chat streams back with its headers readable (what a separate
+// frontend app does).
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,11 +11,12 @@ let app: Server;
 let appUrl: string;
 
 beforeAll(async () => {
-  stack = await pageStack({ gapMs: 5 });
   // Another origin (another port): a blank page that will call the Worker with fetch.
   app = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>another app</title>"));
   await new Promise<void>((r) => app.listen(0, "127.0.0.1", r));
   appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}/`;
+  // A deployment allows no other origin unless CORS_ORIGINS lists it (tests/e2e/cors.test.ts).
+  stack = await pageStack({ gapMs: 5, vars: { CORS_ORIGINS: new URL(appUrl).origin } });
 }, 120_000);
 afterAll(async () => {
   await new Promise((r) => app?.close(r));

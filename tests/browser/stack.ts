@@ -50,18 +50,19 @@ const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable
 export interface PageStack {
   url: string;
   browser: Browser;
-  /** A fresh browser context (its own storage: a different "device"), failing the test on any page error. */
+  /** A fresh browser context (its own storage: a different "device"). */
   context(opts?: { viewport?: { width: number; height: number } }): Promise<BrowserContext>;
+  /** A page that fails the test (at `stop`) on any uncaught error or anything the CSP blocked. */
   page(context: BrowserContext): Promise<Page>;
   stop(): Promise<void>;
 }
 
-/** `gapMs`: milliseconds between the words of the demo banking assistant's streamed reply. */
-export async function pageStack({ gapMs = 120 }: { gapMs?: number } = {}): Promise<PageStack> {
+/** `gapMs`: milliseconds between the words of the demo banking assistant's streamed reply; `vars`: more of the Worker's vars. */
+export async function pageStack({ gapMs = 120, vars = {} }: { gapMs?: number; vars?: Record<string, string> } = {}): Promise<PageStack> {
   buildPageIfStale();
   mkdirSync(SCREENSHOTS, { recursive: true });
   const [worker, browser] = await Promise.all([
-    dedicatedWorker({ AGENTS: demoRegistry(), DEV_LOGIN: "1", DEMO_STREAM_GAP_MS: String(gapMs) }),
+    dedicatedWorker({ AGENTS: demoRegistry(), DEV_LOGIN: "1", DEMO_STREAM_GAP_MS: String(gapMs), ...vars }),
     chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS }),
   ]);
   const errors: string[] = [];
