@@ -196,17 +196,19 @@ export class TestSocket {
  * A Worker of its own, for tests that change limits or cut the database off: it reaches the shared
  * database through a relay proxy the test can block (`proxy.setBlocked(true)` is an outage), keeps
  * its Durable Object storage in its own folder, and can be killed and restarted on that storage.
+ * `logFile`: wrangler's and the Worker's output (stdout and stderr) is appended to that file.
  */
-export async function dedicatedWorker(vars: Record<string, string> = {}) {
+export async function dedicatedWorker(vars: Record<string, string> = {}, opts: { logFile?: string } = {}) {
   const { freePort, startWorker } = await import("../scripts/local-stack.mjs" as string);
   const { startPgProxy } = await import("../scripts/pg-proxy.mjs" as string);
   const { TEST_VARS } = await import("./setup/global");
-  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { closeSync, mkdtempSync, openSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
   const proxy = await startPgProxy({ mode: "relay", target: inject("proxyUrl") });
   const persistTo = mkdtempSync(join(tmpdir(), "edge-chat-dedicated-"));
   const port = await freePort();
+  const logFd = opts.logFile ? openSync(opts.logFile, "a") : undefined;
   const start = () =>
     startWorker({
       port,
@@ -216,7 +218,7 @@ export async function dedicatedWorker(vars: Record<string, string> = {}) {
       vars: { ...TEST_VARS, AGENTS: inject("quietAgents"), ...vars },
       persistTo,
       testScheduled: true,
-      stdio: process.env.WORKER_LOGS ? "inherit" : "ignore",
+      stdio: logFd !== undefined ? ["ignore", logFd, logFd] : process.env.WORKER_LOGS ? "inherit" : "ignore",
     });
   let worker = await start();
   const pids = [worker.pid as number];
@@ -247,6 +249,7 @@ export async function dedicatedWorker(vars: Record<string, string> = {}) {
     async stop() {
       await worker.stop();
       await proxy.close();
+      if (logFd !== undefined) closeSync(logFd);
       rmSync(persistTo, { recursive: true, force: true });
     },
   };
