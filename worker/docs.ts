@@ -25,7 +25,8 @@ function contentSecurityPolicy(nonce: string): string {
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
-    "frame-ancestors 'self'",
+    // Like every answer of the Worker (X-Frame-Options: DENY): no page may frame it.
+    "frame-ancestors 'none'",
   ].join("; ");
 }
 

@@ -5,6 +5,7 @@ import { Hono, type Context } from "hono";
 import { setMetric, timing, type TimingVariables } from "hono/timing";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { sweepSessions } from "../db/queries/sessions";
@@ -36,6 +37,16 @@ const app = new Hono<AppEnv>();
 // Not on socket upgrades: a 101 response's headers cannot be changed.
 const serverTiming = timing({ crossOrigin: true });
 app.use("*", (c, next) => (c.req.header("upgrade") ? next() : serverTiming(c, next)));
+
+// Security headers on every answer of the Worker (the API, /docs, /openapi.json, /health); the chat
+// page and the other static assets get theirs from web/public/_headers. An API answer is never a page
+// to render or frame: its CSP allows nothing. A handler's own CSP (the one /docs needs) is kept.
+const securityHeaders = secureHeaders({
+  contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+  xFrameOptions: "DENY",
+  overwrite: false,
+});
+app.use("*", (c, next) => (c.req.header("upgrade") ? next() : securityHeaders(c, next)));
 
 // Browser apps on other origins (a useChat UI, a frontend using client/) may call the API. Not on socket
 // upgrades (a 101's headers cannot be changed; browsers do not preflight sockets). Preflights are

@@ -73,6 +73,10 @@ export async function pageStack({ gapMs = 120, vars = {} }: { gapMs?: number; va
     async page(context) {
       const page = await context.newPage();
       page.on("pageerror", (err) => errors.push(err.message));
+      // The page runs under a strict CSP (web/public/_headers): anything it blocks is a broken page.
+      page.on("console", (msg) => {
+        if (/Content Security Policy/i.test(msg.text())) errors.push(msg.text());
+      });
       page.on("dialog", (d) => void d.accept());
       return page;
     },
