@@ -208,7 +208,7 @@ export async function dedicatedWorker(vars: Record<string, string> = {}, opts: {
   const proxy = await startPgProxy({ mode: "relay", target: inject("proxyUrl") });
   const persistTo = mkdtempSync(join(tmpdir(), "edge-chat-dedicated-"));
   const port = await freePort();
-  const logFd = opts.logFile ? openSync(opts.logFile, "a") : undefined;
+  let logFd = opts.logFile ? openSync(opts.logFile, "a") : undefined;
   const start = () =>
     startWorker({
       port,
@@ -250,6 +250,7 @@ export async function dedicatedWorker(vars: Record<string, string> = {}, opts: {
       await worker.stop();
       await proxy.close();
       if (logFd !== undefined) closeSync(logFd);
+      logFd = undefined;
       rmSync(persistTo, { recursive: true, force: true });
     },
   };
