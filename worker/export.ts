@@ -9,6 +9,7 @@ import { historyPage, pendingFor, withPending, type Pending } from "./history";
 import { errorResponse } from "./rest";
 import { toSession, type Message, type Session } from "./schemas";
 import { sessionIdSchema } from "./session-id";
+import { loggable } from "./errors";
 
 /** Messages read from Postgres per query: a page is written out before the next one is read. */
 export const EXPORT_PAGE = 500;
@@ -115,7 +116,7 @@ function exportStream(config: Context["config"], session: Session, pending: Pend
           }
         } catch (err) {
           // The status is long sent: a cut-off body (the client sees the stream fail) is all that can be said.
-          console.error(`export ${session.id}: failed mid-stream`, err);
+          console.error(`export ${session.id}: failed mid-stream`, loggable(err));
           controller.error(err);
           await handle.close();
         }

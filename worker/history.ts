@@ -5,6 +5,7 @@ import type { Db } from "./db";
 import { toMessage, type Message, type Session } from "./schemas";
 import { sessionStub } from "./session";
 import type { Pending } from "./session/contract";
+import { loggable } from "./errors";
 
 export type { Pending };
 
@@ -16,7 +17,7 @@ export async function pendingFor(env: Env, sessionId: string): Promise<Pending |
   try {
     return (await sessionStub(env, sessionId).pending(sessionId)) as Pending | null;
   } catch (err) {
-    console.error(`session ${sessionId}: could not read pending messages`, err);
+    console.error(`session ${sessionId}: could not read pending messages`, loggable(err));
     throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "the session's live state is unavailable; retry shortly", cause: err });
   }
 }

@@ -14,7 +14,7 @@ import { createContext } from "./context";
 import { isDatabaseUnavailable, openDb, type Db, type DbHandle } from "./db";
 import { appRouter } from "./routers";
 import { authenticate } from "./context";
-import { retryAfterHeader } from "./errors";
+import { loggable, retryAfterHeader } from "./errors";
 import { takeToken } from "./rate-limiter";
 import { toSession } from "./schemas";
 import { mayReachSession, notifySession, sessionStub } from "./session";
@@ -119,7 +119,7 @@ app.get("/health", async (c) => {
     ]);
     ok = true;
   } catch (err) {
-    console.error("health: database check failed", err);
+    console.error("health: database check failed", loggable(err));
   }
   const latencyMs = Math.round((performance.now() - started) * 10) / 10;
   const registry = agentRegistry(c.env);
@@ -205,7 +205,7 @@ app.use(
       return retryAfter ? { headers: new Headers({ "retry-after": retryAfter }) } : {};
     },
     onError: ({ error, path }) => {
-      if (error.code === "INTERNAL_SERVER_ERROR") console.error(`trpc ${path}:`, error.cause ?? error);
+      if (error.code === "INTERNAL_SERVER_ERROR") console.error(`trpc ${path}:`, loggable(error.cause ?? error));
     },
   }),
 );
@@ -228,7 +228,7 @@ app.onError((err, c) => {
     console.error(err.message);
     return c.json({ code: "INTERNAL_SERVER_ERROR", message: "server is misconfigured" }, 500);
   }
-  console.error("unhandled", err);
+  console.error("unhandled", loggable(err));
   return c.json({ code: "INTERNAL_SERVER_ERROR", message: "internal error" }, 500);
 });
 

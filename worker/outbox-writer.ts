@@ -22,7 +22,9 @@ import { getSession } from "../db/queries/sessions";
 import { getConfig } from "./config";
 import { sql } from "drizzle-orm";
 import { openDb, type Db } from "./db";
+import { POSTGRES_UNREACHABLE } from "./session/outbox";
 import { withTimeout } from "./with-timeout";
+import { loggable } from "./errors";
 
 /** How long a writer waits for more batches before it writes. */
 const GATHER_MS = 10;
@@ -34,8 +36,6 @@ const MAX_SUSPECTS = 10_000;
 export const PROBE_MS = 500;
 /** A check that has not connected and answered by then counts as "still unreachable" (a hung path). */
 const PROBE_TIMEOUT_MS = 2_000;
-/** What a session is told while Postgres is unreachable (it retries soon rather than backing off). */
-export const POSTGRES_UNREACHABLE = "postgres unreachable";
 
 /** A session's batch: its rows, and rows its object could not serialise (to be set aside). */
 export interface WriteItem extends OutboxItem {
@@ -114,7 +114,7 @@ export class OutboxWriter extends DurableObject<Env> {
       try {
         handle = openDb(getConfig(this.env));
       } catch (err) {
-        console.error("outbox writer: cannot open the database", err);
+        console.error("outbox writer: cannot open the database", loggable(err));
         for (const item of this.queue.splice(0)) item.reject(unreachable());
         return;
       }
@@ -147,7 +147,7 @@ export class OutboxWriter extends DurableObject<Env> {
       // An error here means unreachable, not refused: what is not resolved yet fails below.
       for (const item of alone) item.resolve(await this.writeAlone(db, item));
     } catch (err) {
-      console.error(`outbox writer: a write of ${items.length} session batches failed; checking Postgres every ${PROBE_MS} ms`, err);
+      console.error(`outbox writer: a write of ${items.length} session batches failed; checking Postgres every ${PROBE_MS} ms`, loggable(err));
       this.down = true;
       this.lastProbeAt = Date.now();
       this.refuse([...items, ...this.queue.splice(0)]);

@@ -8,7 +8,7 @@ import * as z from "zod";
 import { ZodError } from "zod";
 import { AgentConfigError } from "./agents/registry";
 import type { Context } from "./context";
-import { retryAfterHeader } from "./errors";
+import { loggable, retryAfterHeader } from "./errors";
 import { appRouter, createCaller } from "./routers";
 
 type Method = "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
@@ -69,7 +69,7 @@ function errorBody(error: TRPCError) {
 /** A failed REST call as `{code, message, issues?}` with tRPC's status (and Retry-After); `label` names it in the log. */
 export function errorResponse(c: HonoContext, cause: unknown, label: string): Response {
   const error = cause instanceof TRPCError ? cause : new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause });
-  if (error.code === "INTERNAL_SERVER_ERROR") console.error(`${label}:`, error.cause ?? error);
+  if (error.code === "INTERNAL_SERVER_ERROR") console.error(`${label}:`, loggable(error.cause ?? error));
   const retryAfter = retryAfterHeader(error);
   if (retryAfter) c.header("retry-after", retryAfter);
   return c.json(errorBody(error), getHTTPStatusCodeFromError(error) as ContentfulStatusCode);

@@ -6,6 +6,7 @@ import { ZodError } from "zod";
 import { AgentConfigError } from "./agents/registry";
 import { unauthenticated, type Context } from "./context";
 import { isDatabaseUnavailable } from "./db";
+import { loggable } from "./errors";
 
 const t = initTRPC
   .context<Context>()
@@ -35,7 +36,7 @@ export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(async ({ next }) => {
   const result = await next();
   if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR" && isDatabaseUnavailable(result.error.cause)) {
-    console.error("database unavailable", result.error.cause);
+    console.error("database unavailable", loggable(result.error.cause));
     throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "the database is unavailable; retry shortly", cause: result.error.cause });
   }
   return result;

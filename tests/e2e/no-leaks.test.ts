@@ -135,6 +135,10 @@ describe("no secret or internal detail", () => {
     await call("health, database down", "GET", "/health");
     await call("list, database down", "GET", `/api/users/${userId}/sessions`, { token: t });
     await call("create, database down", "POST", "/api/sessions", { token: t, body: "{}" });
+    // A customer's words sent while the database is down: the outbox's failed writes must not log them.
+    const words = `private words ${Date.now()}`;
+    await call("send, database down", "POST", `/api/sessions/${sessions.primary}/messages`, { token: t, body: JSON.stringify({ content: words, clientId: "c-down" }) });
+    await new Promise((r) => setTimeout(r, 1_500));
     worker.proxy.setBlocked(false);
     await call("health", "GET", "/health");
 
@@ -156,6 +160,8 @@ describe("no secret or internal detail", () => {
       const line = log.split("\n").find((l) => l.includes(secret));
       expect(line, `a log line with a secret or token`).toBeUndefined();
     }
+    expect(log).toMatch(/outbox writer: a write of \d+ session batches failed/);
+    expect(log, "a customer's message in the log").not.toContain(words);
     // Not even the signature part of a token (a log may cut the rest).
     for (const jwt of new Set(tokens)) {
       const signature = jwt.split(".")[2];

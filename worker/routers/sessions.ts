@@ -16,7 +16,7 @@ import { agentTypes } from "../agents/registry";
 import { registryFor } from "./agents";
 import { handoffProcedures } from "./handoff";
 import type { Db } from "../db";
-import { tooManyRequests } from "../errors";
+import { loggable, tooManyRequests } from "../errors";
 import { historyPage, pendingFor, withPending } from "../history";
 import { takeToken } from "../rate-limiter";
 import { jsonLimits, sessionIdSecret } from "../config";
@@ -56,7 +56,7 @@ async function initObject(env: Env, session: Session) {
   try {
     await sessionStub(env, session.id).init(session);
   } catch (err) {
-    console.error(`session ${session.id}: init failed; the object will adopt it from Postgres`, err);
+    console.error(`session ${session.id}: init failed; the object will adopt it from Postgres`, loggable(err));
   }
 }
 

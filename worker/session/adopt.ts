@@ -6,6 +6,7 @@ import type { Config } from "../config";
 import { openDb } from "../db";
 import { toMessage, toSession, type Message, type Session } from "../schemas";
 import { SessionUnavailable } from "./contract";
+import { loggable } from "../errors";
 
 export async function loadFromPostgres(
   config: Config,
@@ -18,7 +19,7 @@ export async function loadFromPostgres(
     const [clientIds, state] = await Promise.all([sessionClientIds(handle.db, sessionId), agentState(handle.db, sessionId)]);
     return { session: toSession(row), state, clientIds };
   } catch (err) {
-    console.error(`session ${sessionId}: could not load from Postgres`, err);
+    console.error(`session ${sessionId}: could not load from Postgres`, loggable(err));
     throw new SessionUnavailable("the session store is unavailable; retry shortly", { cause: err });
   } finally {
     void handle.close();

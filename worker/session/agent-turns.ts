@@ -17,6 +17,7 @@ import type { Meta, SessionStore } from "./store";
 import { TIMER_SLACK_MS, type Timers } from "./timers";
 import { finalStates, liveStates, moveTurn, turnView, type Turn, type TurnStore } from "./turns";
 import { withTimeout } from "../with-timeout";
+import { loggable } from "../errors";
 
 export const AGENT_TIMER = "agent";
 /** Longest wait between two attempts, whatever the backoff or Retry-After says. */
@@ -177,7 +178,7 @@ export class AgentTurns {
     const controller = new AbortController();
     this.running = { turnId: calling.id, attempts: calling.attempts, controller };
     void this.call(calling, step, controller).catch((err) => {
-      console.error(`turn ${calling.id}: the call failed unexpectedly`, err);
+      console.error(`turn ${calling.id}: the call failed unexpectedly`, loggable(err));
       this.settle(calling.id, calling.attempts, step, { kind: "retry", error: "internal error", status: null, retryAfterMs: null, ttfbMs: null });
     });
   }
@@ -233,7 +234,7 @@ export class AgentTurns {
       request = await this.request(turn, step);
     } catch (err) {
       // Pruned messages live in Postgres only; while it is down the attempt waits like any other.
-      console.error(`turn ${turn.id}: could not load its messages`, err);
+      console.error(`turn ${turn.id}: could not load its messages`, loggable(err));
       return this.settle(turn.id, turn.attempts, step, { kind: "retry", error: "the turn's messages could not be loaded", status: null, retryAfterMs: null, ttfbMs: null });
     }
     if (typeof request === "string") return this.settle(turn.id, turn.attempts, step, { kind: "fail", error: request, status: null, ttfbMs: null });

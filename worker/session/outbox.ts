@@ -3,10 +3,11 @@
 // while Postgres fails, carries the backoff.
 import type { SessionHandling } from "../../db/queries/messages";
 import type { Config } from "../config";
-import { POSTGRES_UNREACHABLE, type WriteItem, type WriteResult } from "../outbox-writer";
+import type { WriteItem, WriteResult } from "../outbox-writer";
 import type { Meta, SessionStore } from "./store";
 import type { Timers } from "./timers";
 import { withTimeout } from "../with-timeout";
+import { loggable } from "../errors";
 
 /** Outbox rows handed to the writer per round. */
 const FLUSH_BATCH = 500;
@@ -29,6 +30,9 @@ export function flushBackoffMs(attempts: number, maxSeconds: number, random = Ma
  * draining within about a second of Postgres returning instead of after a long backoff.
  */
 export const UNREACHABLE_RETRY_MS = 1_000;
+
+/** What the outbox writer answers while Postgres is unreachable (the session then retries soon rather than backing off). */
+export const POSTGRES_UNREACHABLE = "postgres unreachable";
 
 /** What the object owns about its session, as Postgres stores it. */
 function handlingOf(meta: Meta): SessionHandling {
@@ -166,7 +170,7 @@ export class Outbox {
       }
     } catch (err) {
       if (String(err).includes(POSTGRES_UNREACHABLE)) return "unreachable";
-      console.error(`session ${meta.session.id}: outbox flush failed (attempt ${meta.flushAttempts + 1})`, err);
+      console.error(`session ${meta.session.id}: outbox flush failed (attempt ${meta.flushAttempts + 1})`, loggable(err));
       return "failed";
     }
   }
