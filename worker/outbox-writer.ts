@@ -9,12 +9,13 @@
 // own, and within a session that still fails the refused rows are found by halving and set aside as
 // dead letters (or all of them, when the session's own row is missing), so the rest go on.
 //
-// While Postgres is unreachable a writer does not dial it for every batch: it answers "Postgres is
-// unreachable" at once and checks Postgres itself at most every PROBE_MS, when a batch arrives (one
-// check shared by every batch arriving meanwhile). Sessions told so retry about once a second —
-// an RPC to their writer, no database connection — instead of backing off further, so a backlog
-// starts draining within about a second of Postgres returning, and the database sees at most a
-// check and a write per writer (OUTBOX_WRITERS of each) however many sessions wait: no herd.
+// While Postgres is unreachable a writer does not dial it for every batch: it checks Postgres
+// itself at most every PROBE_MS, when batches arrive (one check shared by every batch waiting for
+// it), and answers them "Postgres is unreachable" when the check fails. Sessions told so retry
+// about once a second (an RPC to their writer, no database connection) instead of backing off
+// further, so a backlog starts draining within about a second of Postgres returning, and the
+// database sees at most a check and a write per writer (OUTBOX_WRITERS of each) however many
+// sessions wait: no herd.
 import { DurableObject } from "cloudflare:workers";
 import { writeDeadLetters, type DeadLetter } from "../db/queries/dead-letters";
 import { writeOutboxes, type OutboxItem } from "../db/queries/messages";
@@ -159,19 +160,24 @@ export class OutboxWriter extends DurableObject<Env> {
     for (const item of items) item.reject(unreachable());
   }
 
-  /** While down: whether Postgres answers again. At most one check per PROBE_MS, shared by the batches arriving meanwhile. */
+  /**
+   * While down: whether Postgres answers again. One check per PROBE_MS at most, shared by every
+   * batch arriving meanwhile; a batch that arrives between checks waits for the next one (at most
+   * PROBE_MS) rather than being refused on an old answer, so the first retries after Postgres
+   * returns go through.
+   */
   private recovered(): Promise<boolean> {
-    if (this.probing) return this.probing;
-    if (Date.now() - this.lastProbeAt < PROBE_MS) return Promise.resolve(false);
-    this.probing = this.probe().then((ok) => {
-      this.lastProbeAt = Date.now();
-      this.probing = null;
-      if (ok) {
-        this.down = false;
-        console.log("outbox writer: Postgres is reachable again");
-      }
-      return ok;
-    });
+    this.probing ??= new Promise((r) => setTimeout(r, Math.max(0, this.lastProbeAt + PROBE_MS - Date.now())))
+      .then(() => this.probe())
+      .then((ok) => {
+        this.lastProbeAt = Date.now();
+        this.probing = null;
+        if (ok) {
+          this.down = false;
+          console.log("outbox writer: Postgres is reachable again");
+        }
+        return ok;
+      });
     return this.probing;
   }
 
