@@ -4,8 +4,9 @@
 // down and while the outbox drains), Postgres refused and stalled for a minute, failing agents,
 // dropped client connections. Then it checks the promises against Postgres and against what every
 // client saw, prints the counts, and fails on any violation.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readdirSync } from "node:fs";
+import { promisify } from "node:util";
 import { afterAll, expect, it } from "vitest";
 import ws from "ws";
 import { createChatClient, type Message, type SessionSocket } from "../../client";
@@ -30,6 +31,7 @@ const DRAIN_START_LIMIT_MS = 2_000;
  */
 const STOP_POSTGRES = process.env.FAULT_STOP_POSTGRES === "1";
 const random = seeded(SEED);
+const execFileAsync = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const between = (lo: number, hi: number) => lo + random() * (hi - lo);
 
@@ -99,7 +101,7 @@ let agentFaultsOn = true;
 
 afterAll(async () => {
   loadOn = false;
-  if (STOP_POSTGRES) postgres("start");
+  if (STOP_POSTGRES) await postgres("start");
   await worker?.stop();
   await chaos?.close();
   await agents?.close();
@@ -260,22 +262,21 @@ async function measureDrain(outage: string, chats: Chat[], before: Map<string, n
   return drain;
 }
 
-/** Stops or starts the machine's PostgreSQL cluster; "start" returns once it accepts connections. */
-function postgres(action: "stop" | "start") {
+/**
+ * Stops or starts the machine's PostgreSQL cluster; "start" resolves once it accepts connections.
+ * Asynchronous on purpose: the Worker's database relay runs in this process and must keep running.
+ */
+async function postgres(action: "stop" | "start") {
   const version = readdirSync("/etc/postgresql").sort().at(-1)!;
-  if (action === "stop") return void execFileSync("pg_ctlcluster", ["--skip-systemctl-redirect", version, "main", "stop", "-m", "fast"], { stdio: "ignore" });
-  try {
-    execFileSync("pg_ctlcluster", ["--skip-systemctl-redirect", version, "main", "start"], { stdio: "ignore" });
-  } catch {
-    // Already running.
+  const run = (cmd: string, args: string[]) => execFileAsync(cmd, args).then(() => true, () => false);
+  if (action === "stop") {
+    if (!(await run("pg_ctlcluster", ["--skip-systemctl-redirect", version, "main", "stop", "-m", "fast"]))) throw new Error("could not stop PostgreSQL");
+    return;
   }
+  await run("pg_ctlcluster", ["--skip-systemctl-redirect", version, "main", "start"]); // false when already running
   for (let i = 0; i < 300; i++) {
-    try {
-      execFileSync("pg_isready", ["-q", "-h", "127.0.0.1", "-p", "5432"]);
-      return;
-    } catch {
-      execFileSync("sleep", ["0.1"]);
-    }
+    if (await run("pg_isready", ["-q", "-h", "127.0.0.1", "-p", "5432"])) return;
+    await sleep(100);
   }
   throw new Error("PostgreSQL did not come back within 30 s");
 }
@@ -343,7 +344,7 @@ it("keeps every promise while the runtime, the database, the agents and the netw
   let before = await storedMax(chats.map((c) => c.id));
   // The checker's own idle connections die with the server: that must not crash the run.
   sql().on("error", () => {});
-  if (STOP_POSTGRES) postgres("stop");
+  if (STOP_POSTGRES) await postgres("stop");
   else worker.proxy.setBlocked(true);
   await sleep(OUTAGE_MS / 3);
   await restartWorker("runtime SIGKILLed while Postgres is down");
