@@ -235,7 +235,12 @@ export async function startPgProxy({ mode = "tcp", pglite, target, port = 0 } = 
   });
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
 
-  server.on("upgrade", (req, socket, head) => valve.pass(() => !socket.destroyed && upgrade(req, socket, head)));
+  server.on("upgrade", (req, socket, head) => {
+    // A client that goes away (a killed Worker resets its connections) must not crash the process
+    // this proxy runs in: the socket is simply gone.
+    socket.on("error", () => socket.destroy());
+    valve.pass(() => !socket.destroyed && upgrade(req, socket, head));
+  });
   const upgrade = (req, socket, head) => {
     const url = new URL(req.url ?? "/", "http://proxy");
     const address = url.searchParams.get("address") ?? "";
