@@ -17,11 +17,11 @@
 // database sees at most a check and a write per writer (OUTBOX_WRITERS of each) however many
 // sessions wait: no herd.
 import { DurableObject } from "cloudflare:workers";
+import { sql } from "drizzle-orm";
 import { writeDeadLetters, type DeadLetter } from "../db/queries/dead-letters";
 import { writeOutboxes, type OutboxItem } from "../db/queries/messages";
 import { getSession } from "../db/queries/sessions";
 import { getConfig } from "./config";
-import { sql } from "drizzle-orm";
 import { openDb, type Db } from "./db";
 import { POSTGRES_UNREACHABLE } from "./session/outbox";
 import { withTimeout } from "./with-timeout";
@@ -115,8 +115,9 @@ export class OutboxWriter extends DurableObject<Env> {
       try {
         handle = openDb(getConfig(this.env));
       } catch (err) {
+        // A configuration problem, not an outage: the sessions back off.
         console.error("outbox writer: cannot open the database", loggable(err));
-        for (const item of this.queue.splice(0)) item.reject(unreachable());
+        for (const item of this.queue.splice(0)) item.reject(new Error("outbox write failed"));
         return;
       }
       try {
