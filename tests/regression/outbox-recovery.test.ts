@@ -15,10 +15,15 @@ interface Owned {
 /** A session of a user of its own (a user keeps at most MAX_OPEN_SESSIONS_PER_AGENT open). */
 async function createSession(worker: Dedicated): Promise<Owned> {
   const t = await token(newUserId());
-  const res = await fetch(`${worker.url}/api/sessions`, { method: "POST", headers: { authorization: `Bearer ${t}`, "content-type": "application/json" }, body: "{}" });
-  const body = (await res.json()) as { id: string };
-  if (res.status !== 200) throw new Error(`sessions.create: ${res.status} ${JSON.stringify(body)}`);
-  return { id: body.id, token: t };
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(`${worker.url}/api/sessions`, { method: "POST", headers: { authorization: `Bearer ${t}`, "content-type": "application/json" }, body: "{}" });
+    const text = await res.text();
+    if (res.status === 200) return { id: (JSON.parse(text) as { id: string }).id, token: t };
+    // Setup only: wrangler's local proxy sometimes answers a loaded machine's request itself with a
+    // plain-text 503 "Your worker restarted mid-request" (README, known issues).
+    if (attempt < 3 && res.status === 503 && !text.startsWith("{")) continue;
+    throw new Error(`sessions.create: ${res.status} ${text}`);
+  }
 }
 
 /** Sends `n` messages on a socket of each session and waits for their acks. */
